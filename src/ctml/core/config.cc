@@ -1,0 +1,158 @@
+#include "ctml/core/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace ctml {
+namespace fs = std::filesystem;
+
+namespace {
+
+void Flatten(const YAML::Node& node, const std::string& prefix,
+             std::map<std::string, std::string>* out) {
+  if (node.IsMap()) {
+    for (const auto& kv : node) {
+      std::string key = kv.first.as<std::string>();
+      Flatten(kv.second, prefix.empty() ? key : prefix + "." + key, out);
+    }
+  } else if (node.IsSequence()) {
+    std::string joined;
+    for (const auto& item : node) {
+      if (!joined.empty()) joined += ",";
+      joined += item.as<std::string>();
+    }
+    (*out)[prefix] = joined;
+  } else if (node.IsScalar()) {
+    (*out)[prefix] = node.as<std::string>();
+  } else {
+    (*out)[prefix] = "";
+  }
+}
+
+bool IsPathKey(const std::string& key) { return key.rfind("paths.", 0) == 0; }
+
+}  // namespace
+
+std::string Config::EnvName(const std::string& key) {
+  std::string env = "CTML_";
+  for (char c : key) env += (c == '.' || c == '-') ? '_' : static_cast<char>(std::toupper(c));
+  return env;
+}
+
+Result<Config> Config::Load(const std::string& path) {
+  std::string chosen = path;
+  if (chosen.empty()) {
+    if (const char* env = std::getenv("CTML_CONFIG"); env && *env) {
+      chosen = env;
+    } else if (fs::exists("ctml.yaml")) {
+      chosen = "ctml.yaml";
+    } else {
+      chosen = std::string(CTML_SOURCE_DIR) + "/ctml.yaml";
+    }
+  }
+  std::ifstream in(chosen);
+  if (!in) {
+    return Status::NotFound("config file '" + chosen +
+                            "' not found; pass --config FILE or set CTML_CONFIG");
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  fs::path abs = fs::absolute(chosen);
+  auto cfg = FromYaml(ss.str(), abs.parent_path().string());
+  if (!cfg.ok()) return cfg.status().WithContext(chosen);
+  cfg->path_ = abs.string();
+  return cfg;
+}
+
+Result<Config> Config::FromYaml(const std::string& yaml, const std::string& dir, bool apply_env) {
+  Config cfg;
+  cfg.dir_ = dir;
+  try {
+    YAML::Node root = YAML::Load(yaml);
+    if (root.IsDefined() && !root.IsNull()) Flatten(root, "", &cfg.values_);
+  } catch (const YAML::Exception& e) {
+    return Status::Invalid(std::string("bad YAML at line ") + std::to_string(e.mark.line + 1) +
+                           ": " + e.msg);
+  }
+  CTML_RETURN_NOT_OK(cfg.Finish(apply_env));
+  return cfg;
+}
+
+Status Config::Finish(bool apply_env) {
+  if (apply_env) {
+    for (auto& [key, value] : values_) {
+      if (const char* env = std::getenv(EnvName(key).c_str())) value = env;
+    }
+  }
+  for (auto& [key, value] : values_) {
+    if (IsPathKey(key) && !value.empty() && fs::path(value).is_relative()) {
+      value = (fs::path(dir_) / value).lexically_normal().string();
+    }
+  }
+  // ${key} interpolation, a few rounds so that values may refer to interpolated values.
+  for (int round = 0; round < 4; ++round) {
+    bool changed = false;
+    for (auto& [key, value] : values_) {
+      size_t start;
+      while ((start = value.find("${")) != std::string::npos) {
+        size_t end = value.find('}', start);
+        if (end == std::string::npos) return Status::Invalid("unclosed ${ in value", key);
+        std::string ref = value.substr(start + 2, end - start - 2);
+        auto it = values_.find(ref);
+        if (it == values_.end()) return Status::Invalid("unknown reference ${" + ref + "}", key);
+        if (it->first == key) return Status::Invalid("value refers to itself", key);
+        value.replace(start, end - start + 1, it->second);
+        changed = true;
+      }
+    }
+    if (!changed) break;
+  }
+  return Status::OK();
+}
+
+std::string Config::GetString(const std::string& key, const std::string& fallback) const {
+  auto it = values_.find(key);
+  return it == values_.end() ? fallback : it->second;
+}
+
+Result<std::string> Config::Require(const std::string& key) const {
+  auto it = values_.find(key);
+  if (it == values_.end() || it->second.empty()) {
+    return Status::Invalid("missing configuration key '" + key + "' (or env " + EnvName(key) +
+                           ")", key);
+  }
+  return it->second;
+}
+
+int64_t Config::GetInt(const std::string& key, int64_t fallback) const {
+  auto it = values_.find(key);
+  if (it == values_.end() || it->second.empty()) return fallback;
+  try {
+    return std::stoll(it->second);
+  } catch (...) {
+    return fallback;
+  }
+}
+
+double Config::GetDouble(const std::string& key, double fallback) const {
+  auto it = values_.find(key);
+  if (it == values_.end() || it->second.empty()) return fallback;
+  try {
+    return std::stod(it->second);
+  } catch (...) {
+    return fallback;
+  }
+}
+
+bool Config::GetBool(const std::string& key, bool fallback) const {
+  auto it = values_.find(key);
+  if (it == values_.end() || it->second.empty()) return fallback;
+  const std::string& v = it->second;
+  return v == "true" || v == "1" || v == "yes" || v == "on";
+}
+
+}  // namespace ctml

@@ -1,0 +1,51 @@
+// Configuration: a YAML file flattened to dotted keys ("gateway.port"), overridden by the
+// environment (CTML_GATEWAY_PORT), with ${key} interpolation and paths resolved against the
+// config file's directory.
+//
+//   CTML_ASSIGN_OR_RETURN(auto cfg, ctml::Config::Load(cli_config_path));  // "" = default search
+//   int port = cfg.GetInt("gateway.port", 8082);
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "ctml/core/status.h"
+
+namespace ctml {
+
+class Config {
+ public:
+  // Loads `path`; when empty, the first of $CTML_CONFIG, ./ctml.yaml, and the ctml.yaml of the
+  // source tree the binary was built from. Environment overrides are applied for every key
+  // present in the file: key "a.b_c" is overridden by CTML_A_B_C.
+  static Result<Config> Load(const std::string& path = "");
+  // Builds a config from YAML text (tests); `dir` anchors relative paths.
+  static Result<Config> FromYaml(const std::string& yaml, const std::string& dir,
+                                 bool apply_env = true);
+
+  bool Has(const std::string& key) const { return values_.count(key) > 0; }
+  std::string GetString(const std::string& key, const std::string& fallback = "") const;
+  Result<std::string> Require(const std::string& key) const;
+  int64_t GetInt(const std::string& key, int64_t fallback) const;
+  double GetDouble(const std::string& key, double fallback) const;
+  bool GetBool(const std::string& key, bool fallback) const;
+  // Sets a value (already interpolated); used by tests and command-line overrides.
+  void Set(const std::string& key, const std::string& value) { values_[key] = value; }
+
+  const std::string& path() const { return path_; }
+  // Directory of the config file (the project root for the committed ctml.yaml).
+  const std::string& dir() const { return dir_; }
+  const std::map<std::string, std::string>& values() const { return values_; }
+
+  // The environment variable that overrides `key`.
+  static std::string EnvName(const std::string& key);
+
+ private:
+  Status Finish(bool apply_env);
+  std::string path_;
+  std::string dir_;
+  std::map<std::string, std::string> values_;
+};
+
+}  // namespace ctml

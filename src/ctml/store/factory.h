@@ -1,0 +1,23 @@
+// Opens the adapter a URI names. The only place that knows which adapters exist.
+//   sqlite:///abs/path.db   file:///abs/dir   memory://?capacity=10000
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "ctml/core/status.h"
+#include "ctml/store/cache.h"
+#include "ctml/store/event_log.h"
+#include "ctml/store/lake.h"
+#include "ctml/store/meta_store.h"
+#include "ctml/store/online_store.h"
+
+namespace ctml::store {
+
+Result<std::unique_ptr<EventLog>> OpenEventLog(const std::string& uri);
+Result<std::unique_ptr<Lake>> OpenLake(const std::string& uri);
+Result<std::unique_ptr<OnlineStore>> OpenOnlineStore(const std::string& uri);
+Result<std::unique_ptr<MetaStore>> OpenMetaStore(const std::string& uri);
+Result<std::unique_ptr<Cache>> OpenCache(const std::string& uri);
+
+}  // namespace ctml::store
