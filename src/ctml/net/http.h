@@ -33,6 +33,7 @@ struct HttpRequest {
   std::map<std::string, std::string> query;    // decoded query parameters
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;
+  std::string peer;  // client "ip:port" (tells connections apart; not a patient identifier)
   std::string Header(const std::string& lower_name) const;
 };
 
@@ -108,6 +109,8 @@ class HttpClient {
                               const std::string& content_type = "application/json");
   Result<ClientResponse> Request(const std::string& method, const std::string& target,
                                  const std::string& body, const std::string& content_type);
+  // Adds a header sent with every request (e.g. "X-API-Key"); replaces one of the same name.
+  void SetDefaultHeader(const std::string& name, const std::string& value);
 
  private:
   struct Impl;

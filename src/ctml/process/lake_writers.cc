@@ -1,0 +1,191 @@
+#include "ctml/process/lake_writers.h"
+
+#include <map>
+#include <set>
+
+#include "ctml/core/json.h"
+#include "ctml/core/time.h"
+#include "ctml/ingest/canonical_event.h"
+#include "ctml/process/table_builder.h"
+
+namespace ctml::process {
+namespace {
+
+std::string PartName(const std::vector<store::LogRecord>& batch) {
+  return "part-" + std::to_string(batch.front().partition) + "-" +
+         std::to_string(batch.front().offset) + ".parquet";
+}
+
+struct Quarantined {
+  const store::LogRecord* record;
+  std::string reason_code;
+  std::string detail;
+};
+
+Status WriteQuarantine(store::Lake& lake, const std::string& event_type,
+                       const std::vector<Quarantined>& rows,
+                       const std::vector<store::LogRecord>& batch) {
+  if (rows.empty()) return Status::OK();
+  std::map<std::string, TableBuilder> by_date;
+  for (const auto& q : rows) {
+    std::string date = FormatDate(q.record->timestamp_us);
+    auto it = by_date.find(date);
+    if (it == by_date.end()) {
+      it = by_date.emplace(date, TableBuilder({{"log_topic", ColumnType::kString},
+                                               {"log_partition", ColumnType::kInt32},
+                                               {"log_offset", ColumnType::kInt64},
+                                               {"received_at", ColumnType::kTimestampUs},
+                                               {"reason_code", ColumnType::kString},
+                                               {"detail", ColumnType::kString}}))
+               .first;
+    }
+    TableBuilder& b = it->second;
+    b.String(0, q.record->topic);
+    b.Int32(1, q.record->partition);
+    b.Int64(2, q.record->offset);
+    b.Timestamp(3, q.record->timestamp_us);
+    b.String(4, q.reason_code);
+    b.String(5, q.detail);  // a parser message; never the record's values
+    b.EndRow();
+  }
+  for (auto& [date, b] : by_date) {
+    CTML_ASSIGN_OR_RETURN(auto table, b.Finish());
+    CTML_RETURN_NOT_OK(lake.WriteParquet(
+        "quarantine/" + event_type + "/date=" + date + "/" + PartName(batch), table));
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+const std::vector<VitalCode>& VitalCodes() {
+  static const std::vector<VitalCode> kCodes = {
+      {"systolic_bp", "SYSBP", "8480-6", "mmHg"},
+      {"diastolic_bp", "DIABP", "8462-4", "mmHg"},
+      {"heart_rate", "PULSE", "8867-4", "beats/min"},
+      {"temperature_celsius", "TEMP", "8310-5", "C"},
+      {"respiratory_rate", "RESP", "9279-1", "breaths/min"},
+      {"oxygen_saturation", "SPO2", "59408-5", "%"},
+  };
+  return kCodes;
+}
+
+Status WriteBronze(store::Lake& lake, const std::string& event_type,
+                   const std::vector<store::LogRecord>& batch) {
+  if (batch.empty()) return Status::OK();
+  std::vector<ColumnDef> cols = {
+      {"event_id", ColumnType::kString},       {"event_type", ColumnType::kString},
+      {"study_id", ColumnType::kString},       {"site_id", ColumnType::kString},
+      {"subject_key", ColumnType::kString},    {"event_time", ColumnType::kTimestampUs},
+      {"received_at", ColumnType::kTimestampUs}, {"source", ColumnType::kString},
+      {"schema_version", ColumnType::kInt32},  {"payload", ColumnType::kString},
+      {"log_topic", ColumnType::kString},      {"log_partition", ColumnType::kInt32},
+      {"log_offset", ColumnType::kInt64}};
+  std::map<std::string, TableBuilder> by_date;
+  std::vector<Quarantined> bad;
+  for (const auto& rec : batch) {
+    auto ev = ingest::CanonicalEvent::FromJson(rec.value);
+    if (!ev.ok()) {
+      bad.push_back({&rec, "MALFORMED_EVENT", ev.status().message().substr(0, 200)});
+      continue;
+    }
+    std::string date = FormatDate(ev->event_time_us);
+    auto it = by_date.find(date);
+    if (it == by_date.end()) it = by_date.emplace(date, TableBuilder(cols)).first;
+    TableBuilder& b = it->second;
+    b.String(0, ev->event_id);
+    b.String(1, ev->event_type);
+    b.String(2, ev->study_id);
+    b.String(3, ev->site_id);
+    b.String(4, ev->subject_key);
+    b.Timestamp(5, ev->event_time_us);
+    b.Timestamp(6, ev->received_at_us);
+    b.String(7, ev->source);
+    b.Int32(8, ev->schema_version);
+    b.String(9, ev->payload_json);
+    b.String(10, rec.topic);
+    b.Int32(11, rec.partition);
+    b.Int64(12, rec.offset);
+    b.EndRow();
+  }
+  for (auto& [date, b] : by_date) {
+    CTML_ASSIGN_OR_RETURN(auto table, b.Finish());
+    CTML_RETURN_NOT_OK(lake.WriteParquet(
+        "bronze/" + event_type + "/date=" + date + "/" + PartName(batch), table));
+  }
+  return WriteQuarantine(lake, event_type, bad, batch);
+}
+
+Result<std::vector<StandardizedVital>> WriteSilverVitals(
+    store::Lake& lake, const std::vector<store::LogRecord>& batch) {
+  std::vector<StandardizedVital> out;
+  if (batch.empty()) return out;
+  std::vector<ColumnDef> cols = {
+      {"event_id", ColumnType::kString},       {"source_event_id", ColumnType::kString},
+      {"subject_key", ColumnType::kString},    {"study_id", ColumnType::kString},
+      {"site_id", ColumnType::kString},        {"source", ColumnType::kString},
+      {"event_time", ColumnType::kTimestampUs}, {"received_at", ColumnType::kTimestampUs},
+      {"test_code", ColumnType::kString},      {"loinc", ColumnType::kString},
+      {"value", ColumnType::kDouble},          {"unit", ColumnType::kString},
+      {"orig_value", ColumnType::kDouble},     {"orig_unit", ColumnType::kString}};
+  std::map<std::string, TableBuilder> by_date;
+  std::vector<Quarantined> bad;
+  std::set<std::string> seen;
+  for (const auto& rec : batch) {
+    auto ev = ingest::CanonicalEvent::FromJson(rec.value);
+    if (!ev.ok()) {
+      bad.push_back({&rec, "MALFORMED_EVENT", ev.status().message().substr(0, 200)});
+      continue;
+    }
+    if (ev->event_type != "vital_signs") {
+      bad.push_back({&rec, "UNEXPECTED_EVENT_TYPE", "event_type " + ev->event_type});
+      continue;
+    }
+    if (!seen.insert(ev->event_id).second) continue;  // duplicate within the batch
+    auto payload = ParseJson(ev->payload_json);
+    if (!payload.ok() || !payload->is_object()) {
+      bad.push_back({&rec, "MALFORMED_PAYLOAD", "payload is not a JSON object"});
+      continue;
+    }
+    std::string date = FormatDate(ev->event_time_us);
+    auto it = by_date.find(date);
+    if (it == by_date.end()) it = by_date.emplace(date, TableBuilder(cols)).first;
+    TableBuilder& b = it->second;
+    for (const VitalCode& vc : VitalCodes()) {
+      auto f = payload->find(vc.field);
+      if (f == payload->end() || !f->is_number()) continue;
+      double value = f->get<double>();
+      std::string row_id = ev->event_id + ":" + vc.test_code;
+      b.String(0, row_id);
+      b.String(1, ev->event_id);
+      b.String(2, ev->subject_key);
+      b.String(3, ev->study_id);
+      b.String(4, ev->site_id);
+      b.String(5, ev->source);
+      b.Timestamp(6, ev->event_time_us);
+      b.Timestamp(7, ev->received_at_us);
+      b.String(8, vc.test_code);
+      b.String(9, vc.loinc);
+      b.Double(10, value);
+      b.String(11, vc.unit);
+      b.Double(12, value);  // the gateway's fields are already in SDTM standard units
+      b.String(13, vc.unit);
+      b.EndRow();
+      Json msg = {{"event_id", row_id},           {"subject_key", ev->subject_key},
+                  {"event_time_us", ev->event_time_us}, {"received_at_us", ev->received_at_us},
+                  {"test_code", vc.test_code},     {"value", value},
+                  {"unit", vc.unit}};
+      out.push_back({ev->subject_key, msg.dump()});
+    }
+  }
+  for (auto& [date, b] : by_date) {
+    if (b.rows() == 0) continue;
+    CTML_ASSIGN_OR_RETURN(auto table, b.Finish());
+    CTML_RETURN_NOT_OK(
+        lake.WriteParquet("silver/vitals/date=" + date + "/" + PartName(batch), table));
+  }
+  CTML_RETURN_NOT_OK(WriteQuarantine(lake, "vital_signs", bad, batch));
+  return out;
+}
+
+}  // namespace ctml::process

@@ -1,0 +1,62 @@
+#include "ctml/process/stream_worker.h"
+
+#include <atomic>
+#include <thread>
+
+#include "ctml/core/log.h"
+#include "ctml/core/metrics.h"
+
+namespace ctml::process {
+
+Status RunStreamWorker(const StreamWorkerOptions& options, store::EventLog& log,
+                       const BatchHandler& handler) {
+  CTML_ASSIGN_OR_RETURN(auto consumer, log.Subscribe(options.group, options.topics));
+  net::HttpServer server(options.http);
+  CTML_RETURN_NOT_OK(server.Start());
+  log::Info(options.service, "consuming",
+            {{"group", options.group}, {"port", std::to_string(server.port())}});
+
+  Labels labels = {{"service", options.service}};
+  auto& records = Metrics().Counter("ctml_stream_records_total", "Records consumed", labels);
+  auto& batches = Metrics().Counter("ctml_stream_batches_total", "Batches committed", labels);
+  auto& errors = Metrics().Counter("ctml_stream_errors_total", "Failed batch attempts", labels);
+  auto& latency = Metrics().Histogram("ctml_stream_batch_seconds", "Batch write time", labels);
+
+  std::atomic<bool> stop{false};
+  std::thread loop([&] {
+    std::chrono::milliseconds backoff{200};
+    while (!stop.load()) {
+      auto batch = consumer->Poll(options.batch_records, options.poll);
+      if (!batch.ok()) {
+        errors.Inc();
+        log::Warn(options.service, "poll failed", {{"error", batch.status().message()}});
+        std::this_thread::sleep_for(backoff);
+        continue;
+      }
+      if (batch->empty()) continue;
+      auto t0 = std::chrono::steady_clock::now();
+      Status st = handler(*batch);
+      if (st.ok()) st = consumer->Commit(*batch);
+      if (!st.ok()) {
+        errors.Inc();
+        log::Error(options.service, "batch failed; will retry",
+                   {{"error", st.message()}, {"records", std::to_string(batch->size())}});
+        (void)consumer->Rewind();
+        std::this_thread::sleep_for(backoff);
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(10000));
+        continue;
+      }
+      backoff = std::chrono::milliseconds(200);
+      records.Inc(static_cast<double>(batch->size()));
+      batches.Inc();
+      latency.Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+  });
+  server.Wait();  // returns on SIGTERM/SIGINT
+  stop = true;
+  loop.join();
+  log::Info(options.service, "stopped");
+  return Status::OK();
+}
+
+}  // namespace ctml::process

@@ -1,0 +1,274 @@
+#include "ctml/serve/prediction_service.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "ctml/core/crypto.h"
+#include "ctml/core/json.h"
+#include "ctml/core/log.h"
+#include "ctml/core/metrics.h"
+#include "ctml/core/time.h"
+
+namespace ctml::serve {
+namespace {
+
+Json ModelInfo(const LoadedModel& m) {
+  return {{"name", m.name},         {"version", m.version},
+          {"alias", m.alias},       {"run_id", m.run_id},
+          {"loaded_at", FormatIso8601(m.loaded_at_us)}};
+}
+
+// Cache key: model identity + the exact feature values (bit patterns), hashed.
+std::string CacheKey(const LoadedModel& m, const float* x, size_t n) {
+  std::string buf = m.name + "\x1f" + std::to_string(m.version) + "\x1f";
+  buf.append(reinterpret_cast<const char*>(x), n * sizeof(float));
+  return "pred:" + m.name + ":" + std::to_string(m.version) + ":" + HexEncode(Sha256(buf)).substr(0, 32);
+}
+
+struct RecordInput {
+  std::string patient_id;
+  std::vector<float> x;
+  int64_t as_of_us = 0;  // 0 when features were given by the client
+};
+
+}  // namespace
+
+PredictionService::PredictionService(PredictionOptions options, ModelHolder& models,
+                                     store::OnlineStore& online, store::Cache& cache,
+                                     store::MetaStore& meta, privacy::Pseudonymizer pseudonymizer)
+    : options_(std::move(options)),
+      models_(models),
+      online_(online),
+      cache_(cache),
+      meta_(meta),
+      pseudonymizer_(std::move(pseudonymizer)) {}
+
+void PredictionService::Register(net::HttpServer& server) {
+  server.Route("POST", "/v1/predict", [this](const auto& r) { return HandlePredict(r); });
+  server.Route("GET", "/ready", [this](const auto& r) { return HandleReady(r); });
+  server.Route("POST", "/model/reload", [this](const auto& r) { return HandleReload(r); });
+}
+
+net::HttpResponse PredictionService::HandleReady(const net::HttpRequest&) {
+  auto model = models_.Current();
+  Status online = online_.Ping();
+  Status meta = meta_.Ping();
+  bool ready = model && online.ok() && meta.ok();
+  Json body = {{"ready", ready},
+               {"model_loaded", model != nullptr},
+               {"online_store", online.ok() ? "UP" : "DOWN"},
+               {"meta_store", meta.ok() ? "UP" : "DOWN"}};
+  if (model) body["model"] = ModelInfo(*model);
+  return net::HttpResponse::Json(ready ? 200 : 503, body.dump());
+}
+
+net::HttpResponse PredictionService::HandleReload(const net::HttpRequest&) {
+  Status st = models_.Reload();
+  if (!st.ok()) {
+    if (st.code() == StatusCode::kNotFound) {
+      return net::HttpResponse::Error(404, "NOT_FOUND",
+                                      "no model version has the serving alias yet; run "
+                                      "`ctml train` first",
+                                      "");
+    }
+    return net::HttpResponse::Error(st);
+  }
+  auto model = models_.Current();
+  return net::HttpResponse::Json(200, Json{{"status", "LOADED"}, {"model", ModelInfo(*model)}}.dump());
+}
+
+net::HttpResponse PredictionService::HandlePredict(const net::HttpRequest& req) {
+  static auto& predictions = Metrics().Counter("ctml_serve_predictions_total", "Records scored");
+  static auto& hits = Metrics().Counter("ctml_serve_cache_hits_total", "Prediction cache hits");
+  static auto& misses =
+      Metrics().Counter("ctml_serve_cache_misses_total", "Prediction cache misses");
+  static auto& ratio = Metrics().Gauge("ctml_serve_cache_hit_ratio", "Cache hits / lookups");
+
+  auto model = models_.Current();
+  if (!model) {
+    return net::HttpResponse::Error(503, "UNAVAILABLE",
+                                    "no model loaded yet; train one (`ctml train`) and retry", "");
+  }
+  auto doc = ParseJson(req.body, 16);
+  if (!doc.ok()) return net::HttpResponse::Error(doc.status());
+  if (!doc->is_object()) return net::HttpResponse::Error(400, "INVALID_ARGUMENT", "body must be a JSON object", "");
+  auto recs = doc->find("records");
+  if (recs == doc->end() || !recs->is_array() || recs->empty()) {
+    return net::HttpResponse::Error(400, "INVALID_ARGUMENT", "records must be a non-empty array",
+                                    "records");
+  }
+  if (recs->size() > options_.max_records) {
+    return net::HttpResponse::Error(400, "INVALID_ARGUMENT",
+                                    "at most " + std::to_string(options_.max_records) +
+                                        " records per request", "records");
+  }
+  bool use_cache = doc->value("use_cache", true);
+  bool explain = doc->value("explain", false);
+  const size_t nf = model->feature_names.size();
+
+  std::vector<RecordInput> inputs;
+  inputs.reserve(recs->size());
+  for (size_t i = 0; i < recs->size(); ++i) {
+    const Json& r = (*recs)[i];
+    std::string where = "records[" + std::to_string(i) + "]";
+    if (!r.is_object()) {
+      return net::HttpResponse::Error(400, "INVALID_ARGUMENT", "each record must be an object", where);
+    }
+    RecordInput in;
+    if (r.contains("patient_id")) {
+      if (!r["patient_id"].is_string() || r["patient_id"].get_ref<const std::string&>().empty() ||
+          r["patient_id"].get_ref<const std::string&>().size() > 64) {
+        return net::HttpResponse::Error(400, "INVALID_ARGUMENT",
+                                        "patient_id must be a non-empty string (max 64)",
+                                        where + ".patient_id");
+      }
+      in.patient_id = r["patient_id"].get<std::string>();
+    }
+    in.x.assign(nf, std::numeric_limits<float>::quiet_NaN());
+    if (r.contains("features") && !r["features"].is_null()) {
+      const Json& f = r["features"];
+      if (!f.is_object()) {
+        return net::HttpResponse::Error(400, "INVALID_ARGUMENT", "features must be an object",
+                                        where + ".features");
+      }
+      std::vector<std::string> unknown, missing;
+      std::set<std::string> known(model->feature_names.begin(), model->feature_names.end());
+      for (const auto& [k, v] : f.items()) {
+        if (!known.count(k)) unknown.push_back(k);
+      }
+      for (size_t j = 0; j < nf; ++j) {
+        auto it = f.find(model->feature_names[j]);
+        if (it == f.end()) {
+          missing.push_back(model->feature_names[j]);
+        } else if (it->is_number()) {
+          in.x[j] = it->get<float>();
+        } else if (!it->is_null()) {
+          return net::HttpResponse::Error(400, "INVALID_ARGUMENT",
+                                          "feature values must be numbers or null",
+                                          where + ".features." + model->feature_names[j]);
+        }
+      }
+      auto join = [](const std::vector<std::string>& v) {
+        std::string s;
+        for (size_t k = 0; k < v.size() && k < 20; ++k) s += (k ? ", " : "") + v[k];
+        if (v.size() > 20) s += ", ... (" + std::to_string(v.size()) + " in all)";
+        return s;
+      };
+      if (!unknown.empty()) {
+        return net::HttpResponse::Error(400, "INVALID_ARGUMENT",
+                                        "unknown features: " + join(unknown), where + ".features");
+      }
+      if (!missing.empty()) {
+        return net::HttpResponse::Error(400, "INVALID_ARGUMENT",
+                                        "missing features (send null for unknown values): " +
+                                            join(missing), where + ".features");
+      }
+    } else {
+      if (in.patient_id.empty()) {
+        return net::HttpResponse::Error(400, "INVALID_ARGUMENT",
+                                        "a record needs features or a patient_id",
+                                        where + ".patient_id");
+      }
+      auto vec = online_.Get(pseudonymizer_.SubjectKey(in.patient_id), options_.view);
+      if (!vec.ok()) return net::HttpResponse::Error(503, "UNAVAILABLE", "online store unavailable", "");
+      if (!vec->has_value()) {
+        return net::HttpResponse::Error(404, "NOT_FOUND",
+                                        "no features in the online store for this patient",
+                                        where + ".patient_id");
+      }
+      std::map<std::string, double> by_name((*vec)->values.begin(), (*vec)->values.end());
+      for (size_t j = 0; j < nf; ++j) {
+        auto it = by_name.find(model->feature_names[j]);
+        if (it != by_name.end()) in.x[j] = static_cast<float>(it->second);
+      }
+      in.as_of_us = (*vec)->as_of_us;
+    }
+    inputs.push_back(std::move(in));
+  }
+
+  // Cache lookups, then one batched prediction for the misses.
+  std::vector<float> probs(inputs.size(), 0.f);
+  std::vector<size_t> todo;
+  std::vector<std::string> keys(inputs.size());
+  size_t hit_count = 0;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    keys[i] = CacheKey(*model, inputs[i].x.data(), nf);
+    if (use_cache) {
+      auto got = cache_.Get(keys[i]);
+      if (got.ok() && got->has_value()) {
+        probs[i] = std::stof(**got);
+        ++hit_count;
+        continue;
+      }
+    }
+    todo.push_back(i);
+  }
+  if (use_cache) {
+    hits.Inc(static_cast<double>(hit_count));
+    misses.Inc(static_cast<double>(todo.size()));
+    double total = hits.Value() + misses.Value();
+    ratio.Set(total > 0 ? hits.Value() / total : 0);
+  }
+  if (!todo.empty()) {
+    std::vector<float> x(todo.size() * nf);
+    for (size_t k = 0; k < todo.size(); ++k) {
+      std::memcpy(&x[k * nf], inputs[todo[k]].x.data(), nf * sizeof(float));
+    }
+    auto p = model->booster->Predict(x.data(), todo.size(), nf);
+    if (!p.ok()) return net::HttpResponse::Error(p.status());
+    for (size_t k = 0; k < todo.size(); ++k) {
+      probs[todo[k]] = (*p)[k];
+      if (use_cache) (void)cache_.Put(keys[todo[k]], fmt::format("{:.9g}", (*p)[k]), options_.cache_ttl);
+    }
+  }
+  predictions.Inc(static_cast<double>(inputs.size()));
+
+  std::vector<float> contribs;
+  if (explain) {
+    std::vector<float> x(inputs.size() * nf);
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      std::memcpy(&x[i * nf], inputs[i].x.data(), nf * sizeof(float));
+    }
+    auto c = model->booster->Contributions(x.data(), inputs.size(), nf);
+    if (!c.ok()) return net::HttpResponse::Error(c.status());
+    contribs = std::move(*c);
+  }
+
+  Json results = Json::array();
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    Json r = {{"patient_id", inputs[i].patient_id},
+              {"probability", probs[i]},
+              {"predicted_class", probs[i] >= model->threshold ? 1 : 0},
+              {"threshold", model->threshold}};
+    if (inputs[i].as_of_us) r["features_as_of"] = FormatIso8601(inputs[i].as_of_us);
+    if (explain) {
+      std::vector<size_t> order(nf);
+      for (size_t j = 0; j < nf; ++j) order[j] = j;
+      const float* row = &contribs[i * (nf + 1)];
+      std::sort(order.begin(), order.end(),
+                [&](size_t a, size_t b) { return std::fabs(row[a]) > std::fabs(row[b]); });
+      Json top = Json::array();
+      for (size_t k = 0; k < order.size() && static_cast<int>(k) < options_.explain_top; ++k) {
+        size_t j = order[k];
+        float v = inputs[i].x[j];
+        top.push_back({{"feature", model->feature_names[j]},
+                       {"value", std::isnan(v) ? Json(nullptr) : Json(v)},
+                       {"contribution", row[j]}});
+      }
+      r["explanation"] = {{"top_features", top}, {"bias", row[nf]}};
+    }
+    results.push_back(std::move(r));
+  }
+  Json body = {{"model", ModelInfo(*model)},
+               {"results", results},
+               {"cached", use_cache && hit_count == inputs.size()}};
+  return net::HttpResponse::Json(200, body.dump());
+}
+
+}  // namespace ctml::serve
