@@ -32,12 +32,12 @@ std::vector<Reading> SimulateCohort(const GeneratorOptions& opts, int64_t end_us
   for (int p = 0; p < opts.patients; ++p) {
     Baseline b{75 + 8 * n01(rng),  15 + 1.5 * n01(rng), 97.2 + 0.8 * n01(rng),
                122 + 12 * n01(rng), 78 + 7 * n01(rng),  36.8 + 0.25 * n01(rng)};
-    // Episodes: onset times (leaving 12 h of lead-in), durations 2-6 h.
+    // Episodes: onset times (leaving 24 h of lead-in), durations 2-6 h.
     std::vector<std::pair<int64_t, int64_t>> episodes;
-    if (u01(rng) < 0.35 && opts.hours > 30) {
+    if (u01(rng) < 0.35 && opts.hours > 40) {
       int count = u01(rng) < 0.3 ? 2 : 1;
       for (int e = 0; e < count; ++e) {
-        int64_t onset = start + static_cast<int64_t>((14 + u01(rng) * (opts.hours - 16)) *
+        int64_t onset = start + static_cast<int64_t>((26 + u01(rng) * (opts.hours - 28)) *
                                                      kMicrosPerHour);
         int64_t duration = static_cast<int64_t>((2 + 4 * u01(rng)) * kMicrosPerHour);
         episodes.emplace_back(onset, onset + duration);
@@ -46,12 +46,12 @@ std::vector<Reading> SimulateCohort(const GeneratorOptions& opts, int64_t end_us
     // Readings at a per-patient phase so that patients do not all report on the same second.
     int64_t phase = static_cast<int64_t>(u01(rng) * static_cast<double>(step));
     for (int64_t t = start + phase; t <= end_us; t += step) {
-      double lead = 0.0;  // 0..1 as the next onset approaches within 12 h
+      double lead = 0.0;  // 0..1 as the next onset approaches within 24 h
       bool in_episode = false;
       for (auto [on, off] : episodes) {
         if (t >= on && t < off) in_episode = true;
-        if (t < on && on - t <= 12 * kMicrosPerHour) {
-          lead = std::max(lead, 1.0 - static_cast<double>(on - t) / (12.0 * kMicrosPerHour));
+        if (t < on && on - t <= 24 * kMicrosPerHour) {
+          lead = std::max(lead, 1.0 - static_cast<double>(on - t) / (24.0 * kMicrosPerHour));
         }
       }
       Reading r;

@@ -2,7 +2,7 @@
 //
 // Planted early-warning pattern (what a model can truly learn from vitals alone), see
 // docs/data/demo-generator.md: about a third of the patients have one or two desaturation
-// episodes (SpO2 84-89 % for 2-6 hours). In the 12 hours before an episode, heart rate drifts up
+// episodes (SpO2 84-89 % for 2-6 hours). In the 24 hours before an episode, heart rate drifts up
 // by up to +25 /min, respiratory rate by up to +8 /min, temperature by up to +0.8 C and SpO2
 // down by up to 3 points, linearly with the time to onset; everything else is noise around the
 // patient's own baseline.

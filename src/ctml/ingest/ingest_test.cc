@@ -72,6 +72,8 @@ TEST(VitalSigns, RejectsNamingTheField) {
        "vital_signs.ssn"},
       {"two types", [](Json& j) { j["lab_result"] = Json::object(); }, "lab_result"},
       {"no data", [](Json& j) { j.erase("vital_signs"); }, "vital_signs"},
+      {"id in message_id", [](Json& j) { j["message_id"] = "site1-PT12AB34CD-0001"; },
+       "message_id"},
   };
   for (const auto& c : cases) {
     Json j = GoodEnvelope();

@@ -131,6 +131,10 @@ Result<CanonicalEvent> ParseClinicalEnvelope(const Json& doc,
     return Status::Invalid("unknown field '" + k + "'", "vital_signs." + k);
   }
   if (!phase.empty()) payload["study_phase"] = phase;
+  // message_id is stored as the event id: it must not carry the identifier we pseudonymize.
+  if (ev.event_id.find(patient_id) != std::string::npos) {
+    return Status::Invalid("message_id must not contain the patient identifier", "message_id");
+  }
   ev.subject_key = pseudonymizer.SubjectKey(patient_id);
   ev.payload_json = payload.dump();
   return ev;

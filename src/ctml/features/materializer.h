@@ -1,0 +1,84 @@
+// Feature materialization: the streaming service (Silver events -> online store) and the daily
+// batch (Silver -> features/offline/<view>/date=D/part-0.parquet). Both use the engine.
+//
+//   Materializer m(spec, *online);
+//   CTML_RETURN_NOT_OK(m.Rebuild(*lake));                 // state from Silver, vectors written
+//   std::atomic<bool> stop{false};
+//   CTML_RETURN_NOT_OK(m.Run(*log, {}, stop));            // until stop; Put then Commit per batch
+//
+//   CTML_ASSIGN_OR_RETURN(auto report, WriteDailySnapshots(*lake, spec, {"2024-03-01"}, nullptr));
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ctml/core/status.h"
+#include "ctml/features/spec.h"
+#include "ctml/store/event_log.h"
+#include "ctml/store/lake.h"
+#include "ctml/store/online_store.h"
+
+namespace ctml::features {
+
+struct MaterializerOptions {
+  std::string topic = "silver.vitals";
+  std::string group = "features";
+  size_t batch_records = 5000;
+  std::chrono::milliseconds poll{500};
+};
+
+struct MaterializerStats {
+  uint64_t events = 0;           // records consumed from the topic
+  uint64_t duplicates = 0;       // records whose event_id was already in the state
+  uint64_t invalid = 0;          // records that could not be parsed (skipped)
+  uint64_t vectors_written = 0;  // vectors Put to the online store
+  size_t subjects = 0;
+  int64_t last_event_time_us = 0;
+};
+
+class Materializer {
+ public:
+  Materializer(const FeatureSpec& spec, store::OnlineStore& online);
+  ~Materializer();
+  Materializer(const Materializer&) = delete;
+  Materializer& operator=(const Materializer&) = delete;
+
+  // Loads every subject's recent history from the spec's Silver table (none is fine) and
+  // writes each subject's vector as of its latest event_time.
+  Status Rebuild(store::Lake& lake);
+  // Applies one batch of topic records: adds them (dedupe by event_id), then writes the vector
+  // of every touched subject in one Put. Records that cannot be parsed are counted and skipped.
+  Status Apply(const std::vector<store::LogRecord>& records);
+  // Consumes `opts.topic` in `opts.group` until `stop`: Poll, Apply, then Commit. A failed
+  // Apply rewinds to the committed offsets and retries after `opts.poll`.
+  Status Run(store::EventLog& log, const MaterializerOptions& opts, const std::atomic<bool>& stop);
+
+  // The vector of `subject_key` as of its latest event_time (as written to the online store).
+  Result<store::FeatureVector> VectorFor(const std::string& subject_key) const;
+  MaterializerStats stats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+struct SnapshotReport {
+  std::vector<std::string> dates;  // YYYY-MM-DD written
+  std::vector<std::string> paths;  // lake paths written
+  size_t rows = 0;
+};
+
+// Writes, for each date D in `dates` (YYYY-MM-DD; empty = every date from the first to the last
+// event in Silver), features/offline/<view>/date=D/part-0.parquet with one row per subject that
+// has events on or before D, as of D 23:59:59.999999Z. `progress` (may be null) gets one line
+// per date.
+Result<SnapshotReport> WriteDailySnapshots(store::Lake& lake, const FeatureSpec& spec,
+                                           const std::vector<std::string>& dates,
+                                           const std::function<void(const std::string&)>& progress);
+
+}  // namespace ctml::features

@@ -1,0 +1,88 @@
+// `ctml manager`: starts, stops, probes and tails the platform's services by level, using the
+// level table (levels.h), the supervisor (supervisor.h) and the probes (probes.h).
+//
+//   ManagerEnv env;
+//   env.self_exe = SelfExePath();
+//   env.config_path = cfg.path();
+//   env.demo_patient_id = [](uint64_t seed, int i) { return ingest::DemoPatientId(seed, i); };
+//   Manager manager(cfg, opts, env);
+//   int exit_code = manager.Run();   // 0 ok, 1 a service failed to start / is unhealthy
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <iosfwd>
+#include <string>
+
+#include "ctml/core/config.h"
+#include "ctml/core/status.h"
+#include "ctml/manager/levels.h"
+#include "ctml/manager/options.h"
+#include "ctml/manager/supervisor.h"
+
+namespace ctml::manager {
+
+struct ManagerEnv {
+  std::string self_exe;     // the ctml binary services and jobs are launched with
+  std::string config_path;  // passed to them as --config
+  std::string source_dir;   // project root holding scripts/build.sh (for --restart-rebuild)
+  // Demo patient ids (ingest::DemoPatientId), printed to the terminal only; may be empty.
+  std::function<std::string(uint64_t seed, int index)> demo_patient_id;
+  std::ostream* out = nullptr;  // nullptr = std::cout
+  std::chrono::milliseconds health_timeout{30'000};
+  std::chrono::milliseconds drain_timeout{300'000};
+  std::chrono::milliseconds ready_timeout{120'000};
+  std::chrono::milliseconds stop_grace{10'000};
+};
+
+class Manager {
+ public:
+  Manager(Config cfg, ManagerOptions options, ManagerEnv env);
+
+  // Runs the action, then the requested views; returns the exit code.
+  int Run();
+
+  Status Start(int level);
+  Status Stop(int level);  // levels 1..level, reverse order
+  Status RestartRebuild(int level);
+  Status Clean(bool all_data);
+
+  bool Summary(int level);  // false when a store could not be opened
+  bool Health(int level);   // false when anything is down
+  void Logs(int level, int lines);
+  void Urls(int level);
+  void Topology(int level);
+  void Demo();
+
+  std::string var_dir() const { return var_dir_; }
+  std::string PidPath(const std::string& service) const;
+  std::string LogPath(const std::string& service) const;
+  // The argv a service or job is launched with: <self> --config <cfg> <command>.
+  std::vector<std::string> CommandFor(const ServiceRow& row) const;
+
+ private:
+  std::ostream& out() const;
+  Status StartService(const ServiceRow& row);
+  Status WaitHealthy(const ServiceRow& row, pid_t pid);
+  Status StartLevel0();
+  Status LoadDemoData();
+  Status WaitDrained();
+  Status EnsureModel();
+  Status MakeServingReady();
+  void PrintReadyBlock();
+  Status StopService(const ServiceRow& row);
+  // The last `lines` lines of the service's log; with since_start only those after the marker
+  // the manager wrote when it last started the service.
+  void PrintLogTail(const std::string& service, size_t lines, const std::string& indent,
+                    bool since_start = false);
+  std::string DemoId(int index) const;
+
+  Config cfg_;
+  ManagerOptions options_;
+  ManagerEnv env_;
+  std::string var_dir_;
+  bool trained_now_ = false;
+};
+
+}  // namespace ctml::manager

@@ -1,0 +1,71 @@
+#include "ctml/manager/probes.h"
+
+#include "ctml/net/http.h"
+#include "ctml/store/factory.h"
+
+namespace ctml::manager {
+
+Endpoint ServiceEndpoint(const ServiceRow& row, const Config& cfg) {
+  Endpoint ep;
+  ep.host = cfg.GetString(row.HostKey(), "127.0.0.1");
+  if (ep.host.empty() || ep.host == "0.0.0.0") ep.host = "127.0.0.1";
+  ep.port = static_cast<uint16_t>(cfg.GetInt(row.PortKey(), 0));
+  return ep;
+}
+
+std::string BaseUrl(const Endpoint& ep) {
+  return "http://" + ep.host + ":" + std::to_string(ep.port);
+}
+
+int HttpGetStatus(const Endpoint& ep, const std::string& target,
+                  std::chrono::milliseconds timeout) {
+  if (ep.port == 0) return 0;
+  net::HttpClient client(ep.host, ep.port, timeout);
+  auto resp = client.Get(target);
+  return resp.ok() ? resp->status : 0;
+}
+
+Result<int> HttpPostStatus(const Endpoint& ep, const std::string& target, const std::string& body,
+                           std::chrono::milliseconds timeout) {
+  if (ep.port == 0) return Status::Invalid("no port configured", "port");
+  net::HttpClient client(ep.host, ep.port, timeout);
+  CTML_ASSIGN_OR_RETURN(auto resp, client.Post(target, body));
+  return resp.status;
+}
+
+Status ProbeStore(const ServiceRow& row, const Config& cfg) {
+  CTML_ASSIGN_OR_RETURN(std::string uri, cfg.Require(row.config_key));
+  if (row.config_key == "log.uri") {
+    CTML_ASSIGN_OR_RETURN(auto s, store::OpenEventLog(uri));
+    return s->Ping();
+  }
+  if (row.config_key == "lake.uri") {
+    CTML_ASSIGN_OR_RETURN(auto s, store::OpenLake(uri));
+    return s->Ping();
+  }
+  if (row.config_key == "online.uri") {
+    CTML_ASSIGN_OR_RETURN(auto s, store::OpenOnlineStore(uri));
+    return s->Ping();
+  }
+  if (row.config_key == "meta.uri") {
+    CTML_ASSIGN_OR_RETURN(auto s, store::OpenMetaStore(uri));
+    return s->Ping();
+  }
+  if (row.config_key == "cache.uri") {
+    CTML_ASSIGN_OR_RETURN(auto s, store::OpenCache(uri));
+    return s->Ping();
+  }
+  return Status::Invalid("unknown store key '" + row.config_key + "'", row.config_key);
+}
+
+std::string RedactUri(const std::string& uri) {
+  size_t scheme = uri.find("://");
+  if (scheme == std::string::npos) return uri;
+  size_t host_start = scheme + 3;
+  size_t host_end = uri.find_first_of("/?", host_start);
+  size_t at = uri.rfind('@', host_end == std::string::npos ? uri.size() : host_end);
+  if (at == std::string::npos || at < host_start) return uri;
+  return uri.substr(0, host_start) + "***@" + uri.substr(at + 1);
+}
+
+}  // namespace ctml::manager

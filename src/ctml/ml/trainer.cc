@@ -1,0 +1,378 @@
+#include "ctml/ml/trainer.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdarg>
+#include <cstdio>
+
+#include "ctml/core/ids.h"
+#include "ctml/core/json.h"
+#include "ctml/core/time.h"
+#include "ctml/features/training_set.h"
+#include "ctml/ml/metrics.h"
+#include "ctml/ml/split.h"
+#include "ctml/store/lake.h"
+#include "ctml/store/meta_store.h"
+
+namespace ctml::ml {
+
+namespace {
+
+struct Matrix {
+  std::vector<float> x, y;
+  size_t rows = 0, cols = 0;
+  DMatrixView view() const { return {x.data(), rows, cols, y.data()}; }
+};
+
+Matrix Gather(const features::TrainingSet& ts, const std::vector<size_t>& rows) {
+  Matrix m;
+  m.cols = ts.feature_names.size();
+  m.rows = rows.size();
+  m.x.reserve(m.rows * m.cols);
+  m.y.reserve(m.rows);
+  for (size_t r : rows) {
+    m.x.insert(m.x.end(), ts.x.begin() + static_cast<ptrdiff_t>(r * m.cols),
+               ts.x.begin() + static_cast<ptrdiff_t>((r + 1) * m.cols));
+    m.y.push_back(ts.y[r]);
+  }
+  return m;
+}
+
+size_t Positives(const std::vector<float>& y) {
+  return static_cast<size_t>(std::count_if(y.begin(), y.end(), [](float v) { return v > 0.5f; }));
+}
+
+// JSON number, or null for NaN/inf (JSON has no NaN).
+Json Num(double v) { return std::isfinite(v) ? Json(v) : Json(nullptr); }
+
+std::string Fmt(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.4f", v);
+  return buf;
+}
+
+std::map<std::string, std::string> ParamsOf(const TrainOptions& o) {
+  const TrainParams& p = o.params;
+  return {{"label", o.label},
+          {"booster", p.booster},
+          {"max_rounds", std::to_string(p.max_rounds)},
+          {"early_stopping_rounds", std::to_string(p.early_stopping_rounds)},
+          {"max_depth", std::to_string(p.max_depth)},
+          {"eta", Fmt(p.eta)},
+          {"subsample", Fmt(p.subsample)},
+          {"colsample_bytree", Fmt(p.colsample_bytree)},
+          {"min_child_weight", Fmt(p.min_child_weight)},
+          {"lambda", Fmt(p.lambda)},
+          {"balance_classes", p.balance_classes ? "true" : "false"},
+          {"seed", std::to_string(o.seed)},
+          {"nthread", std::to_string(p.nthread)},
+          {"target_sensitivity", Fmt(o.target_sensitivity)},
+          {"grid_step_us", std::to_string(o.dataset.grid_step_us)},
+          {"strict", o.dataset.strict ? "true" : "false"}};
+}
+
+class Trainer {
+ public:
+  Trainer(const TrainOptions& o, store::Lake& lake, store::MetaStore& meta)
+      : o_(o), lake_(lake), meta_(meta) {}
+
+  Result<TrainResult> Run() {
+    store::RunRecord run;
+    run.run_id = NewUuidV7();
+    run.experiment = o_.model_name;
+    run.status = "RUNNING";
+    run.start_us = NowMicros();
+    run.params = ParamsOf(o_);
+    run.tags = {{"actor", o_.actor}, {"code_version", CTML_VERSION}};
+    CTML_RETURN_NOT_OK(meta_.CreateRun(run).WithContext("create run"));
+    result_.run_id = run.run_id;
+    Status st = Train(run);
+    run.end_us = NowMicros();
+    if (!st.ok()) {
+      run.status = "FAILED";
+      run.tags["error"] = st.message().substr(0, 500);
+      Status up = meta_.UpdateRun(run);
+      (void)up;  // the training error is the one to report
+      return st;
+    }
+    return std::move(result_);
+  }
+
+ private:
+  void Progress(const char* fmt, ...) __attribute__((format(printf, 2, 3))) {
+    if (!o_.verbose) return;
+    va_list ap;
+    va_start(ap, fmt);
+    std::fprintf(stderr, "[train] ");
+    std::vfprintf(stderr, fmt, ap);
+    std::fprintf(stderr, "\n");
+    va_end(ap);
+  }
+
+  Status Train(store::RunRecord& run) {
+    const std::string& name = o_.model_name;
+    // 1. Point-in-time training set.
+    CTML_ASSIGN_OR_RETURN(auto ts,
+                          features::BuildTrainingSet(lake_, *o_.spec, o_.label, o_.dataset));
+    const size_t cols = ts.feature_names.size();
+    if (ts.rows == 0 || cols == 0) {
+      return Status::FailedPrecondition("training set for label '" + o_.label +
+                                        "' is empty: process and materialize data first");
+    }
+    if (ts.x.size() != ts.rows * cols || ts.y.size() != ts.rows ||
+        ts.subject_keys.size() != ts.rows) {
+      return Status::Internal("training set arrays have inconsistent sizes");
+    }
+    size_t positives = Positives(ts.y);
+    Progress("dataset %s: %zu rows, %zu features, %zu positives (%.1f%%)", ts.dataset_id.c_str(),
+             ts.rows, cols, positives, 100.0 * static_cast<double>(positives) / ts.rows);
+    if (positives == 0 || positives == ts.rows) {
+      return Status::FailedPrecondition("label '" + o_.label +
+                                        "' has a single class in the training set");
+    }
+    result_.dataset_id = ts.dataset_id;
+    result_.feature_names = ts.feature_names;
+    run.tags["dataset_id"] = ts.dataset_id;
+    run.tags["spec_hash"] = ts.spec_hash;
+
+    // 2. Split by subject.
+    Split split = SplitBySubject(ts.subject_keys, {}, o_.seed);
+    Matrix train = Gather(ts, split.train), valid = Gather(ts, split.valid),
+           test = Gather(ts, split.test);
+    Progress("split by subject: train %zu rows (%zu pos), valid %zu (%zu pos), test %zu (%zu pos)",
+             train.rows, Positives(train.y), valid.rows, Positives(valid.y), test.rows,
+             Positives(test.y));
+    if (train.rows == 0 || valid.rows == 0 || test.rows == 0) {
+      return Status::FailedPrecondition("too few subjects to split into train/valid/test");
+    }
+    if (Positives(valid.y) == 0) {
+      Progress("warning: validation split has no positives; threshold falls back to 0.5");
+    }
+    if (Positives(test.y) == 0 || Positives(test.y) == test.rows) {
+      Progress("warning: test split has a single class; ROC-AUC is undefined");
+    }
+
+    // 3. gbtree with early stopping.
+    TrainParams params = o_.params;
+    params.booster = "gbtree";
+    params.seed = o_.seed;
+    TrainReport report;
+    CTML_ASSIGN_OR_RETURN(auto booster,
+                          Booster::Train(train.view(), valid.view(), params, &report));
+    for (size_t i = 0; i < report.valid_logloss.size(); ++i) {
+      if (i % 25 == 0 || i + 1 == report.valid_logloss.size()) {
+        Progress("round %zu valid-logloss %.5f", i, report.valid_logloss[i]);
+      }
+    }
+    Progress("gbtree: %zu rounds, best iteration %d (valid-logloss %.5f), scale_pos_weight %.3f",
+             report.valid_logloss.size(), report.best_iteration, report.best_valid_logloss,
+             report.scale_pos_weight);
+    result_.best_iteration = report.best_iteration;
+
+    // 4. gblinear baseline.
+    TrainParams lin = params;
+    lin.booster = "gblinear";
+    lin.eta = 0.5;
+    lin.lambda = 0.0;
+    CTML_ASSIGN_OR_RETURN(auto baseline, Booster::Train(train.view(), valid.view(), lin));
+    CTML_ASSIGN_OR_RETURN(auto p_base, baseline->Predict(test.x.data(), test.rows, cols));
+    double baseline_auc = RocAuc(test.y, p_base);
+
+    // 5. Threshold on validation, metrics on test.
+    CTML_ASSIGN_OR_RETURN(auto p_valid, booster->Predict(valid.x.data(), valid.rows, cols));
+    CTML_ASSIGN_OR_RETURN(auto p_test, booster->Predict(test.x.data(), test.rows, cols));
+    double threshold = Positives(valid.y) == 0
+                           ? 0.5
+                           : ThresholdForSensitivity(valid.y, p_valid, o_.target_sensitivity);
+    result_.threshold = threshold;
+    ConfusionMatrix cm = Confusion(test.y, p_test, threshold);
+    Interval ci = BootstrapCi(RocAuc, test.y, p_test, 200, o_.seed);
+    auto& m = result_.metrics;
+    m["roc_auc"] = RocAuc(test.y, p_test);
+    m["roc_auc_ci_low"] = ci.low;
+    m["roc_auc_ci_high"] = ci.high;
+    m["pr_auc"] = PrAuc(test.y, p_test);
+    m["brier"] = Brier(test.y, p_test);
+    m["logloss"] = LogLoss(test.y, p_test);
+    m["sensitivity"] = cm.sensitivity;
+    m["specificity"] = cm.specificity;
+    m["ppv"] = cm.ppv;
+    m["npv"] = cm.npv;
+    m["tp"] = static_cast<double>(cm.tp);
+    m["fp"] = static_cast<double>(cm.fp);
+    m["tn"] = static_cast<double>(cm.tn);
+    m["fn"] = static_cast<double>(cm.fn);
+    m["baseline_roc_auc"] = baseline_auc;
+    m["valid_roc_auc"] = RocAuc(valid.y, p_valid);
+    m["best_iteration"] = report.best_iteration;
+    m["n_train"] = static_cast<double>(train.rows);
+    m["n_valid"] = static_cast<double>(valid.rows);
+    m["n_test"] = static_cast<double>(test.rows);
+    m["positives"] = static_cast<double>(positives);
+    Progress("test: roc_auc %.4f [%.4f, %.4f] (baseline gblinear %.4f), pr_auc %.4f, brier %.4f",
+             m["roc_auc"], ci.low, ci.high, baseline_auc, m["pr_auc"], m["brier"]);
+    Progress("threshold %.4f (target sensitivity %.2f on valid): sensitivity %.3f, "
+             "specificity %.3f, ppv %.3f, npv %.3f",
+             threshold, o_.target_sensitivity, cm.sensitivity, cm.specificity, cm.ppv, cm.npv);
+
+    Json metrics_json = Json::object();
+    for (const auto& [k, v] : m) metrics_json[k] = Num(v);
+    Json calibration = Json::array();
+    for (const auto& b : CalibrationTable(test.y, p_test, 10, true)) {
+      calibration.push_back({{"low", b.low},
+                             {"high", b.high},
+                             {"mean_predicted", b.mean_predicted},
+                             {"observed_rate", b.observed_rate},
+                             {"count", b.count}});
+    }
+    Json importance = Json::object();
+    CTML_ASSIGN_OR_RETURN(auto gain, booster->GainImportance());
+    for (const auto& [idx, g] : gain) {
+      if (idx < cols) importance[ts.feature_names[idx]] = g;
+    }
+    Json params_json = Json::object();
+    for (const auto& [k, v] : run.params) params_json[k] = v;
+
+    // 6. Register: the version number is known only after CreateModelVersion; predict it so the
+    // manifest handed to the registry names the same version and artifact folder.
+    int64_t next_version = 1;
+    auto versions = meta_.ListModelVersions(name);
+    if (versions.ok()) {
+      for (const auto& v : *versions) next_version = std::max(next_version, v.version + 1);
+    } else if (versions.status().code() != StatusCode::kNotFound) {
+      return versions.status().WithContext("list model versions");
+    }
+    auto artifact_uri = [&](int64_t v) { return "models/" + name + "/" + std::to_string(v); };
+    Json manifest = {{"name", name},
+                     {"version", next_version},
+                     {"run_id", result_.run_id},
+                     {"feature_names", ts.feature_names},
+                     {"spec_hash", ts.spec_hash},
+                     {"label", o_.label},
+                     {"threshold", threshold},
+                     {"target_sensitivity", o_.target_sensitivity},
+                     {"dataset_id", ts.dataset_id},
+                     {"dataset_path", ts.dataset_path},
+                     {"metrics", metrics_json},
+                     {"calibration", calibration},
+                     {"feature_importance_gain", importance},
+                     {"params", params_json},
+                     {"best_iteration", report.best_iteration},
+                     {"trained_at", FormatIso8601(NowMicros())},
+                     {"code_version", CTML_VERSION},
+                     {"booster", "gbtree"},
+                     {"artifact_uri", artifact_uri(next_version)},
+                     {"imputation", "missing values are NaN and handled natively by XGBoost"}};
+    CTML_ASSIGN_OR_RETURN(auto mv, meta_.CreateModelVersion(name, result_.run_id,
+                                                            artifact_uri(next_version),
+                                                            manifest.dump()));
+    if (mv.version != next_version) {
+      // A concurrent registration took the predicted number: the artifacts follow the real one.
+      Progress("warning: registry assigned version %lld (expected %lld)",
+               static_cast<long long>(mv.version), static_cast<long long>(next_version));
+      manifest["version"] = mv.version;
+      manifest["artifact_uri"] = artifact_uri(mv.version);
+    }
+    result_.name = name;
+    result_.version = mv.version;
+    result_.artifact_uri = artifact_uri(mv.version);
+    result_.manifest_json = manifest.dump(2);
+
+    // 7. Artifacts.
+    CTML_ASSIGN_OR_RETURN(std::string model_bytes, booster->Save());
+    CTML_RETURN_NOT_OK(lake_.PutBytes(result_.artifact_uri + "/model.ubj", model_bytes));
+    CTML_RETURN_NOT_OK(lake_.PutBytes(result_.artifact_uri + "/manifest.json",
+                                      result_.manifest_json + "\n"));
+    Progress("wrote %s/{model.ubj,manifest.json} (%zu bytes model)",
+             result_.artifact_uri.c_str(), model_bytes.size());
+
+    // 8. Run record.
+    run.status = "FINISHED";
+    run.end_us = NowMicros();
+    for (const auto& [k, v] : m) {
+      if (std::isfinite(v)) run.metrics[k] = v;
+    }
+    run.metrics["threshold"] = threshold;
+    run.tags["model_version"] = std::to_string(mv.version);
+    CTML_RETURN_NOT_OK(meta_.UpdateRun(run).WithContext("update run"));
+
+    // 9. Alias and audit.
+    std::string alias = "production";
+    double prod_auc = std::nan("");
+    int64_t prod_version = 0;
+    auto prod = meta_.GetAlias(name, "production");
+    if (prod.ok()) {
+      prod_version = prod->version;
+      auto pm = ManifestMetrics(prod->manifest_json);
+      if (pm.count("roc_auc")) prod_auc = pm["roc_auc"];
+      double new_auc = m["roc_auc"];
+      // A production model without a known AUC is replaced; a new model without one is not.
+      bool better = std::isnan(prod_auc) || (!std::isnan(new_auc) && new_auc >= prod_auc);
+      if (!better) alias = "staging";
+    } else if (prod.status().code() != StatusCode::kNotFound) {
+      return prod.status().WithContext("get production alias");
+    }
+    CTML_RETURN_NOT_OK(meta_.SetAlias(name, alias, mv.version));
+    result_.alias = alias;
+    std::string object = name + "/" + std::to_string(mv.version);
+    Json reg_detail = {{"run_id", result_.run_id},
+                       {"artifact_uri", result_.artifact_uri},
+                       {"dataset_id", ts.dataset_id},
+                       {"spec_hash", ts.spec_hash},
+                       {"roc_auc", Num(m["roc_auc"])}};
+    CTML_RETURN_NOT_OK(
+        meta_.AppendAudit(o_.actor, "model.register", object, reg_detail.dump()).status());
+    Json promo_detail = {{"alias", alias},
+                         {"roc_auc", Num(m["roc_auc"])},
+                         {"previous_production_version", prod_version},
+                         {"previous_production_roc_auc", Num(prod_auc)},
+                         {"reason", prod_version == 0 ? "no production version"
+                                    : alias == "production"
+                                        ? "test roc_auc >= production's"
+                                        : "test roc_auc < production's"}};
+    CTML_RETURN_NOT_OK(
+        meta_.AppendAudit(o_.actor, "model.promote", object, promo_detail.dump()).status());
+    Progress("registered %s as %s", object.c_str(), alias.c_str());
+    return Status::OK();
+  }
+
+  const TrainOptions& o_;
+  store::Lake& lake_;
+  store::MetaStore& meta_;
+  TrainResult result_;
+};
+
+}  // namespace
+
+std::map<std::string, double> ManifestMetrics(const std::string& manifest_json) {
+  std::map<std::string, double> out;
+  auto doc = ParseJson(manifest_json, 64);
+  if (!doc.ok() || !doc->is_object()) return out;
+  auto it = doc->find("metrics");
+  if (it == doc->end() || !it->is_object()) return out;
+  for (const auto& [k, v] : it->items()) {
+    if (v.is_number()) out[k] = v.get<double>();
+    else if (v.is_null()) out[k] = std::nan("");
+  }
+  return out;
+}
+
+Result<TrainResult> TrainModel(const TrainOptions& options, store::Lake& lake,
+                               store::MetaStore& meta) {
+  if (options.spec == nullptr) return Status::Invalid("feature spec is required", "spec");
+  if (options.model_name.empty()) return Status::Invalid("model name is required", "model");
+  for (char c : options.model_name) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-')) {
+      return Status::Invalid("model name may contain only letters, digits, '_' and '-'", "model");
+    }
+  }
+  if (options.label.empty()) return Status::Invalid("label is required", "label");
+  if (!(options.target_sensitivity > 0 && options.target_sensitivity <= 1)) {
+    return Status::Invalid("target_sensitivity must be in (0, 1]", "target_sensitivity");
+  }
+  Trainer t(options, lake, meta);
+  return t.Run();
+}
+
+}  // namespace ctml::ml

@@ -1,0 +1,254 @@
+// TrainModel end to end on the embedded adapters: synthetic Silver vitals in a file:// lake, the
+// SQLite meta store, the committed-style feature spec.
+#include <arrow/api.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <random>
+#include <nlohmann/json.hpp>
+
+#include "ctml/core/ids.h"
+#include "ctml/core/time.h"
+#include "ctml/features/spec.h"
+#include "ctml/ml/booster.h"
+#include "ctml/ml/metrics.h"
+#include "ctml/ml/trainer.h"
+#include "ctml/store/factory.h"
+
+namespace ctml::ml {
+namespace {
+
+constexpr int64_t kT0 = 1709251200LL * kMicrosPerSecond;  // 2024-03-01T00:00:00Z
+
+const char* kSpecYaml = R"(view: vitals
+entity: subject
+source: silver/vitals
+features:
+  - {name: vs_spo2_last_24h, test_code: SPO2, agg: last, window: 24h}
+  - {name: vs_spo2_mean_6h, test_code: SPO2, agg: mean, window: 6h}
+  - {name: vs_spo2_min_6h, test_code: SPO2, agg: min, window: 6h}
+  - {name: vs_spo2_slope_6h, test_code: SPO2, agg: slope, window: 6h}
+  - {name: vs_resp_mean_6h, test_code: RESP, agg: mean, window: 6h}
+  - {name: vs_resp_slope_6h, test_code: RESP, agg: slope, window: 6h}
+  - {name: vs_pulse_mean_6h, test_code: PULSE, agg: mean, window: 6h}
+labels:
+  - {name: spo2_below_90_24h, test_code: SPO2, op: "<", threshold: 90, horizon: 24h}
+)";
+
+// 40 subjects, 96 hourly readings each; half deteriorate: RESP climbs, then SPO2 declines below
+// 90 from a random onset on.
+std::shared_ptr<arrow::Table> SilverVitals(uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<double> noise(0, 1);
+  std::uniform_int_distribution<int> onset_dist(30, 80);
+  arrow::StringBuilder id, sk, src, tc;
+  auto ts_type = arrow::timestamp(arrow::TimeUnit::MICRO, "UTC");
+  arrow::TimestampBuilder et(ts_type, arrow::default_memory_pool()),
+      ra(ts_type, arrow::default_memory_pool());
+  arrow::DoubleBuilder val;
+  auto add = [&](const std::string& subject, const std::string& test, int h, double v) {
+    const int64_t t = kT0 + h * kMicrosPerHour;
+    EXPECT_TRUE(id.Append(subject + "-" + test + "-" + std::to_string(h)).ok());
+    EXPECT_TRUE(sk.Append(subject).ok());
+    EXPECT_TRUE(src.Append("generator").ok());
+    EXPECT_TRUE(tc.Append(test).ok());
+    EXPECT_TRUE(et.Append(t).ok());
+    EXPECT_TRUE(ra.Append(t + 30 * kMicrosPerSecond).ok());
+    EXPECT_TRUE(val.Append(v).ok());
+  };
+  for (int s = 0; s < 40; ++s) {
+    const std::string subject = "SUBJ" + std::to_string(s);
+    const bool sick = s % 2 == 0;
+    const int onset = onset_dist(rng);
+    for (int h = 0; h < 96; ++h) {
+      double spo2 = 97 + noise(rng) * 0.8;
+      double resp = 16 + noise(rng);
+      if (sick && h >= onset - 12) {
+        const double k = std::min(1.0, (h - (onset - 12)) / 12.0);
+        resp += 10 * k;
+        spo2 -= 9 * k;
+      }
+      add(subject, "SPO2", h, spo2);
+      add(subject, "RESP", h, resp);
+      add(subject, "PULSE", h, 75 + noise(rng) * 5 + (sick && h >= onset ? 15 : 0));
+    }
+  }
+  std::shared_ptr<arrow::Array> a_id, a_sk, a_src, a_tc, a_et, a_ra, a_val;
+  EXPECT_TRUE(id.Finish(&a_id).ok());
+  EXPECT_TRUE(sk.Finish(&a_sk).ok());
+  EXPECT_TRUE(src.Finish(&a_src).ok());
+  EXPECT_TRUE(tc.Finish(&a_tc).ok());
+  EXPECT_TRUE(et.Finish(&a_et).ok());
+  EXPECT_TRUE(ra.Finish(&a_ra).ok());
+  EXPECT_TRUE(val.Finish(&a_val).ok());
+  auto schema = arrow::schema({arrow::field("event_id", arrow::utf8()),
+                               arrow::field("subject_key", arrow::utf8()),
+                               arrow::field("source", arrow::utf8()),
+                               arrow::field("test_code", arrow::utf8()),
+                               arrow::field("event_time", ts_type),
+                               arrow::field("received_at", ts_type),
+                               arrow::field("value", arrow::float64())});
+  return arrow::Table::Make(schema, {a_id, a_sk, a_src, a_tc, a_et, a_ra, a_val});
+}
+
+class TrainerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("ctml_ml_trainer_" + NewUuidV7());
+    std::filesystem::create_directories(dir_);
+    auto lake = store::OpenLake("file://" + (dir_ / "lake").string());
+    ASSERT_TRUE(lake.ok()) << lake.status().ToString();
+    lake_ = std::move(*lake);
+    auto meta = store::OpenMetaStore("sqlite://" + (dir_ / "meta.db").string());
+    ASSERT_TRUE(meta.ok()) << meta.status().ToString();
+    meta_ = std::move(*meta);
+    auto spec = features::FeatureSpec::FromYaml(kSpecYaml, "test.yaml");
+    ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+    spec_ = std::make_unique<features::FeatureSpec>(std::move(*spec));
+    opts_.model_name = "vitals_risk";
+    opts_.label = "spo2_below_90_24h";
+    opts_.spec = spec_.get();
+    opts_.actor = "test";
+    opts_.verbose = false;
+    opts_.params.max_rounds = 120;
+  }
+  void TearDown() override {
+    meta_.reset();
+    lake_.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  void WriteSilver() {
+    ASSERT_TRUE(lake_->WriteParquet("silver/vitals/date=2024-03-01/part-0.parquet",
+                                    SilverVitals(11))
+                    .ok());
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<store::Lake> lake_;
+  std::unique_ptr<store::MetaStore> meta_;
+  std::unique_ptr<features::FeatureSpec> spec_;
+  TrainOptions opts_;
+};
+
+TEST_F(TrainerTest, TrainsRegistersAndPromotes) {
+  WriteSilver();
+  opts_.verbose = true;  // the progress lines, once
+  auto r = TrainModel(opts_, *lake_, *meta_);
+  opts_.verbose = false;
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->version, 1);
+  EXPECT_EQ(r->alias, "production");
+  EXPECT_EQ(r->artifact_uri, "models/vitals_risk/1");
+  EXPECT_EQ(r->feature_names, spec_->names());
+  EXPECT_GT(r->metrics.at("roc_auc"), 0.75);  // chance is 0.5
+  EXPECT_LE(r->metrics.at("roc_auc_ci_low"), r->metrics.at("roc_auc"));
+  EXPECT_GE(r->metrics.at("roc_auc_ci_high"), r->metrics.at("roc_auc"));
+  EXPECT_FALSE(std::isnan(r->metrics.at("baseline_roc_auc")));
+  const double n = r->metrics.at("tp") + r->metrics.at("fp") + r->metrics.at("tn") +
+                   r->metrics.at("fn");
+  EXPECT_EQ(n, r->metrics.at("n_test"));
+  EXPECT_GT(r->threshold, 0.0);
+  EXPECT_LT(r->threshold, 1.0);
+
+  // Artifacts: the manifest has what serving needs, and the model reproduces test predictions.
+  auto manifest_bytes = lake_->GetBytes("models/vitals_risk/1/manifest.json");
+  ASSERT_TRUE(manifest_bytes.ok()) << manifest_bytes.status().ToString();
+  auto manifest = nlohmann::json::parse(*manifest_bytes);
+  EXPECT_EQ(manifest["name"], "vitals_risk");
+  EXPECT_EQ(manifest["version"], 1);
+  EXPECT_EQ(manifest["run_id"], r->run_id);
+  EXPECT_EQ(manifest["feature_names"].get<std::vector<std::string>>(), spec_->names());
+  EXPECT_EQ(manifest["spec_hash"], spec_->spec_hash());
+  EXPECT_EQ(manifest["label"], "spo2_below_90_24h");
+  EXPECT_DOUBLE_EQ(manifest["threshold"].get<double>(), r->threshold);
+  EXPECT_EQ(manifest["dataset_id"], r->dataset_id);
+  EXPECT_EQ(manifest["booster"], "gbtree");
+  EXPECT_TRUE(manifest["metrics"].contains("roc_auc"));
+  EXPECT_TRUE(manifest.contains("trained_at"));
+  EXPECT_TRUE(manifest.contains("code_version"));
+  EXPECT_TRUE(manifest.contains("imputation"));
+  auto model_bytes = lake_->GetBytes("models/vitals_risk/1/model.ubj");
+  ASSERT_TRUE(model_bytes.ok());
+  auto booster = Booster::Load(*model_bytes);
+  ASSERT_TRUE(booster.ok()) << booster.status().ToString();
+  std::vector<float> row(spec_->names().size(), std::nanf(""));
+  auto p = (*booster)->Predict(row.data(), 1, row.size());
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+
+  // Registry, run and audit.
+  auto mv = meta_->GetAlias("vitals_risk", "production");
+  ASSERT_TRUE(mv.ok());
+  EXPECT_EQ(mv->version, 1);
+  EXPECT_EQ(mv->artifact_uri, "models/vitals_risk/1");
+  EXPECT_EQ(nlohmann::json::parse(mv->manifest_json)["run_id"], r->run_id);
+  EXPECT_NEAR(ManifestMetrics(mv->manifest_json).at("roc_auc"), r->metrics.at("roc_auc"), 1e-12);
+  auto run = meta_->GetRun(r->run_id);
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->status, "FINISHED");
+  EXPECT_EQ(run->experiment, "vitals_risk");
+  EXPECT_NEAR(run->metrics.at("roc_auc"), r->metrics.at("roc_auc"), 1e-12);
+  EXPECT_EQ(run->params.at("label"), "spo2_below_90_24h");
+  EXPECT_EQ(run->tags.at("dataset_id"), r->dataset_id);
+  auto audit = meta_->ListAudit(1, 100);
+  ASSERT_TRUE(audit.ok());
+  ASSERT_EQ(audit->size(), 2u);
+  EXPECT_EQ((*audit)[0].action, "model.register");
+  EXPECT_EQ((*audit)[1].action, "model.promote");
+  EXPECT_EQ((*audit)[1].object, "vitals_risk/1");
+  EXPECT_EQ((*audit)[1].actor, "test");
+  EXPECT_TRUE(store::VerifyAuditChain(*audit).ok());
+
+  // Same data and seed: same metrics, and >= production's AUC -> the new version is production.
+  auto r2 = TrainModel(opts_, *lake_, *meta_);
+  ASSERT_TRUE(r2.ok()) << r2.status().ToString();
+  EXPECT_EQ(r2->version, 2);
+  EXPECT_EQ(r2->alias, "production");
+  EXPECT_DOUBLE_EQ(r2->metrics.at("roc_auc"), r->metrics.at("roc_auc"));
+  EXPECT_EQ(r2->dataset_id, r->dataset_id);
+}
+
+TEST_F(TrainerTest, WorseModelGoesToStaging) {
+  WriteSilver();
+  // A production version with an unbeatable AUC.
+  auto fake = meta_->CreateModelVersion("vitals_risk", "run-x", "models/vitals_risk/1",
+                                        R"({"metrics":{"roc_auc":1.5}})");
+  ASSERT_TRUE(fake.ok());
+  ASSERT_TRUE(meta_->SetAlias("vitals_risk", "production", fake->version).ok());
+  auto r = TrainModel(opts_, *lake_, *meta_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->version, 2);
+  EXPECT_EQ(r->alias, "staging");
+  EXPECT_EQ(meta_->GetAlias("vitals_risk", "production")->version, 1);
+  EXPECT_EQ(meta_->GetAlias("vitals_risk", "staging")->version, 2);
+  EXPECT_TRUE(lake_->GetBytes("models/vitals_risk/2/model.ubj").ok());
+}
+
+TEST_F(TrainerTest, EmptyLakeFailsTheRun) {
+  auto r = TrainModel(opts_, *lake_, *meta_);
+  ASSERT_FALSE(r.ok());
+  auto runs = meta_->ListRuns("vitals_risk");
+  ASSERT_TRUE(runs.ok());
+  ASSERT_EQ(runs->size(), 1u);
+  EXPECT_EQ((*runs)[0].status, "FAILED");
+  EXPECT_TRUE((*runs)[0].tags.count("error"));
+  auto models = meta_->ListModels();
+  ASSERT_TRUE(models.ok());
+  EXPECT_TRUE(models->empty());
+}
+
+TEST_F(TrainerTest, RejectsBadOptions) {
+  TrainOptions o = opts_;
+  o.spec = nullptr;
+  EXPECT_EQ(TrainModel(o, *lake_, *meta_).status().code(), StatusCode::kInvalid);
+  o = opts_;
+  o.model_name = "../escape";
+  EXPECT_EQ(TrainModel(o, *lake_, *meta_).status().code(), StatusCode::kInvalid);
+  o = opts_;
+  o.target_sensitivity = 1.5;
+  EXPECT_EQ(TrainModel(o, *lake_, *meta_).status().code(), StatusCode::kInvalid);
+}
+
+}  // namespace
+}  // namespace ctml::ml

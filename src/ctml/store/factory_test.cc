@@ -1,0 +1,83 @@
+#include "ctml/store/factory.h"
+
+#include <filesystem>
+
+#include "ctml/store/contract_testing.h"
+
+namespace ctml::store::testing {
+namespace {
+
+TEST(Factory, UnknownSchemeNamesTheUriAndTheSupportedSchemes) {
+  auto log = OpenEventLog("mysql://localhost/db");
+  ASSERT_FALSE(log.ok());
+  EXPECT_EQ(log.status().code(), StatusCode::kInvalid);
+  EXPECT_NE(log.status().message().find("mysql://localhost/db"), std::string::npos);
+  EXPECT_NE(log.status().message().find("sqlite://"), std::string::npos);
+  auto lake = OpenLake("ftp://x/y");
+  ASSERT_FALSE(lake.ok());
+  EXPECT_NE(lake.status().message().find("file://"), std::string::npos);
+  EXPECT_EQ(OpenOnlineStore("nope://x").status().code(), StatusCode::kInvalid);
+  EXPECT_EQ(OpenMetaStore("nope://x").status().code(), StatusCode::kInvalid);
+  EXPECT_EQ(OpenCache("nope://x").status().code(), StatusCode::kInvalid);
+  EXPECT_EQ(OpenCache("not a uri").status().code(), StatusCode::kInvalid);
+}
+
+TEST(Factory, DistributedAdaptersAreNotBuiltYet) {
+  for (auto st : {OpenEventLog("kafka://127.0.0.1:9092").status(),
+                  OpenLake("s3://bucket?endpoint_override=127.0.0.1:7070").status(),
+                  OpenOnlineStore("redis://127.0.0.1:6379/0").status(),
+                  OpenMetaStore("postgresql://ctml:hunter2@127.0.0.1/ctml").status(),
+                  OpenCache("redis://127.0.0.1:6379/1").status()}) {
+    EXPECT_EQ(st.code(), StatusCode::kInvalid);
+    EXPECT_NE(st.message().find("not built yet"), std::string::npos) << st.message();
+    EXPECT_EQ(st.message().find("hunter2"), std::string::npos) << "credentials leaked";
+  }
+}
+
+TEST(Factory, SqliteCreatesParentDirectories) {
+  ScopedTempDir dir;
+  std::string db = dir.path() + "/deep/er/meta.db";
+  CTML_TEST_ASSIGN(auto meta, OpenMetaStore("sqlite://" + db));
+  CTML_TEST_OK(meta->Ping());
+  EXPECT_TRUE(std::filesystem::exists(db));
+  EXPECT_EQ(OpenEventLog("sqlite://").status().code(), StatusCode::kInvalid);
+}
+
+TEST(Factory, CacheCapacityMustBePositive) {
+  EXPECT_TRUE(OpenCache("memory://?capacity=5").ok());
+  EXPECT_TRUE(OpenCache("memory://").ok());
+  EXPECT_EQ(OpenCache("memory://?capacity=0").status().code(), StatusCode::kInvalid);
+  EXPECT_EQ(OpenCache("memory://?capacity=abc").status().code(), StatusCode::kInvalid);
+  EXPECT_EQ(OpenEventLog("sqlite:///tmp/x.db?partitions=-1").status().code(),
+            StatusCode::kInvalid);
+}
+
+TEST(AuditHash, IsDeterministicAndCoversEveryField) {
+  AuditRecord r;
+  r.seq = 1;
+  r.ts_us = 1709280000000000;
+  r.actor = "alice";
+  r.action = "model.promote";
+  r.object = "vitals_risk/3";
+  r.detail = "{\"from\":\"staging\"}";
+  std::string h = AuditHash(r);
+  EXPECT_EQ(h.size(), 64u);
+  EXPECT_EQ(h, AuditHash(r));
+  auto changed = [&](auto mutate) {
+    AuditRecord c = r;
+    mutate(c);
+    return AuditHash(c) != h;
+  };
+  EXPECT_TRUE(changed([](AuditRecord& c) { c.seq = 2; }));
+  EXPECT_TRUE(changed([](AuditRecord& c) { c.ts_us += 1; }));
+  EXPECT_TRUE(changed([](AuditRecord& c) { c.actor = "bob"; }));
+  EXPECT_TRUE(changed([](AuditRecord& c) { c.action = "model.rollback"; }));
+  EXPECT_TRUE(changed([](AuditRecord& c) { c.object = "vitals_risk/4"; }));
+  EXPECT_TRUE(changed([](AuditRecord& c) { c.detail = "{}"; }));
+  EXPECT_TRUE(changed([](AuditRecord& c) { c.prev_hash = "00"; }));
+  // The stored hash itself is not an input.
+  EXPECT_FALSE(changed([](AuditRecord& c) { c.hash = "ff"; }));
+}
+
+}  // namespace
+}  // namespace ctml::store::testing

@@ -1,0 +1,18 @@
+// The embedded MetaStore adapter: one SQLite file (WAL, synchronous=FULL) with runs, registered
+// models, versions, aliases, the hash-chained audit trail and a small state table. Use
+// OpenMetaStore("sqlite:///...") from factory.h.
+//
+//   CTML_ASSIGN_OR_RETURN(auto meta, ctml::store::OpenSqliteMetaStore("/abs/var/meta.db"));
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "ctml/core/status.h"
+#include "ctml/store/meta_store.h"
+
+namespace ctml::store {
+
+Result<std::unique_ptr<MetaStore>> OpenSqliteMetaStore(const std::string& path);
+
+}  // namespace ctml::store
