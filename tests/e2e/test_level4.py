@@ -139,6 +139,17 @@ class Level4EndToEnd(unittest.TestCase):
             self.assertIn(svc, out)
         self.assertNotRegex(out, r"\bDOWN\b")
 
+    def test_5b_lake_holds_every_layer(self):
+        lake = os.path.join(self.var, "lake")
+        for layer in ("bronze/vital_signs", "silver/vitals", "features/offline/vitals",
+                      "models/vitals_risk/1"):
+            path = os.path.join(lake, layer)
+            self.assertTrue(os.path.isdir(path) and os.listdir(path), "%s is empty" % layer)
+        for f in ("model.ubj", "manifest.json"):
+            self.assertTrue(os.path.isfile(os.path.join(lake, "models/vitals_risk/1", f)))
+        dates = os.listdir(os.path.join(lake, "silver/vitals"))
+        self.assertTrue(all(re.fullmatch(r"date=\d{4}-\d{2}-\d{2}", d) for d in dates), dates)
+
     def test_6_no_raw_patient_id_anywhere_under_var(self):
         # Let the pipeline take the records posted above through to the lake first.
         import time

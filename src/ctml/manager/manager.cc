@@ -152,6 +152,7 @@ Status Manager::Start(int level) {
   if (level >= kMaxLevel) {
     CTML_RETURN_NOT_OK(LoadDemoData());
     CTML_RETURN_NOT_OK(WaitDrained());
+    CTML_RETURN_NOT_OK(EnsureOfflineFeatures());
     CTML_RETURN_NOT_OK(EnsureModel());
     CTML_RETURN_NOT_OK(MakeServingReady());
     PrintReadyBlock();
@@ -322,6 +323,27 @@ Status Manager::WaitDrained() {
     }
     std::this_thread::sleep_for(milliseconds(1000));
   }
+}
+
+Status Manager::EnsureOfflineFeatures() {
+  CTML_ASSIGN_OR_RETURN(std::string uri, cfg_.Require("lake.uri"));
+  CTML_ASSIGN_OR_RETURN(auto lake, store::OpenLake(uri));
+  CTML_ASSIGN_OR_RETURN(auto files, lake->List("features/offline"));
+  if (!files.empty()) {
+    out() << "Offline features: " << files.size() << " snapshot files already" << std::endl;
+    return Status::OK();
+  }
+  out() << "Offline features: writing daily as-of snapshots (ctml features --batch --all)"
+        << std::endl;
+  const ServiceRow* features = FindRow("features");
+  std::vector<std::string> argv = CommandFor(*features);
+  argv.push_back("--batch");
+  argv.push_back("--all");
+  CTML_ASSIGN_OR_RETURN(int rc, RunJob(argv));
+  if (rc != 0) {
+    return Status::Internal("ctml features --batch --all failed (exit " + std::to_string(rc) + ")");
+  }
+  return Status::OK();
 }
 
 Status Manager::EnsureModel() {

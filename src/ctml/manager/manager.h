@@ -68,6 +68,8 @@ class Manager {
   Status StartLevel0();
   Status LoadDemoData();
   Status WaitDrained();
+  // Writes features/offline/ snapshots (ctml features --batch --all) when there are none yet.
+  Status EnsureOfflineFeatures();
   Status EnsureModel();
   Status MakeServingReady();
   void PrintReadyBlock();

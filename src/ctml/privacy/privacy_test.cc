@@ -3,6 +3,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
+#include <vector>
 
 #include "ctml/core/crypto.h"
 #include "ctml/privacy/pseudonymizer.h"
@@ -37,6 +39,26 @@ TEST(Pseudonymizer, KeyFileIsCreatedPrivateAndReused) {
   auto k3 = LoadOrCreateKey(path);
   ASSERT_FALSE(k3.ok());
   EXPECT_NE(k3.status().message().find("chmod 600"), std::string::npos);
+  fs::remove_all(dir);
+}
+
+TEST(Pseudonymizer, ConcurrentFirstStartsAgreeOnOneKey) {
+  fs::path dir = fs::path(::testing::TempDir()) / ("ctml-key-" + HexEncode(RandomBytes(4)));
+  std::string path = (dir / "secrets" / "privacy.key").string();
+  std::vector<std::string> keys(8);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    threads.emplace_back([&, i] {
+      auto k = LoadOrCreateKey(path);
+      keys[i] = k.ok() ? *k : "error: " + k.status().ToString();
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const auto& k : keys) EXPECT_EQ(k, keys[0]);
+  EXPECT_EQ(keys[0].size(), 64u);
+  size_t files = 0;
+  for (const auto& e : fs::directory_iterator(dir / "secrets")) files += e.is_regular_file();
+  EXPECT_EQ(files, 1u);  // no temporary file left behind
   fs::remove_all(dir);
 }
 

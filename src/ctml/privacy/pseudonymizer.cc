@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -26,16 +27,26 @@ Result<std::string> LoadOrCreateKey(const std::string& path) {
     fs::create_directories(fs::path(path).parent_path(), ec);
     if (ec) return Status::IOError("cannot create directory for " + path + ": " + ec.message());
     chmod(fs::path(path).parent_path().c_str(), 0700);
+    // Written to a private temporary file, then published with link(2), which fails when the
+    // key already exists: services starting together never see a half-written key.
     std::string key = HexEncode(RandomBytes(32));
-    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
-    if (fd < 0) {
-      if (errno != EEXIST) return Status::IOError("cannot create privacy key file " + path);
-    } else {
-      bool ok = write(fd, key.data(), key.size()) == static_cast<ssize_t>(key.size());
-      ok = fsync(fd) == 0 && ok;
-      close(fd);
-      if (!ok) return Status::IOError("cannot write privacy key file " + path);
+    std::string tmp = path + ".tmp-" + HexEncode(RandomBytes(6));
+    int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0) return Status::IOError("cannot create privacy key file " + tmp);
+    bool ok = write(fd, key.data(), key.size()) == static_cast<ssize_t>(key.size());
+    ok = fsync(fd) == 0 && ok;
+    close(fd);
+    if (!ok) {
+      unlink(tmp.c_str());
+      return Status::IOError("cannot write privacy key file " + tmp);
+    }
+    int linked = link(tmp.c_str(), path.c_str());
+    int link_errno = errno;
+    unlink(tmp.c_str());
+    if (linked == 0) {
       log::Info("privacy", "generated a new privacy key", {{"file", path}});
+    } else if (link_errno != EEXIST) {
+      return Status::IOError("cannot create privacy key file " + path);
     }
   }
   struct stat st {};
