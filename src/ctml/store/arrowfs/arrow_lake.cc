@@ -51,7 +51,7 @@ std::string BaseName(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-// In-flight writes ("<path>.tmp-<random>") and hidden/marker files are not lake content.
+// In-flight writes ("<dir>/.<name>.tmp-<random>") and hidden/marker files are not lake content.
 bool IsDataFile(const std::string& path) {
   std::string base = BaseName(path);
   return base.find(".tmp-") == std::string::npos && !base.empty() && base[0] != '.' &&
@@ -268,7 +268,14 @@ class ArrowLake final : public Lake {
       CTML_ARROW_RETURN_NOT_OK(fs_->CreateDir(full.substr(0, slash), /*recursive=*/true),
                                "lake: mkdir for " + full);
     }
-    std::string target = atomic_rename_ ? full + ".tmp-" + HexEncode(RandomBytes(8)) : full;
+    // The in-flight name starts with '.', which Arrow datasets, Spark and Hive skip, so that a
+    // writer killed mid-write leaves nothing that other readers of the lake would pick up.
+    std::string target = full;
+    if (atomic_rename_) {
+      target = (slash == std::string::npos ? "" : full.substr(0, slash + 1)) + "." +
+               full.substr(slash == std::string::npos ? 0 : slash + 1) + ".tmp-" +
+               HexEncode(RandomBytes(8));
+    }
     arrow::Status st = [&]() -> arrow::Status {
       ARROW_ASSIGN_OR_RAISE(auto out, fs_->OpenOutputStream(target));
       arrow::Status ws = write(out);
