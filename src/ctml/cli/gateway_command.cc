@@ -33,7 +33,6 @@ int RunGateway(const GlobalOptions& g) {
   gopts.max_json_depth = static_cast<int>(cfg->GetInt("gateway.max_json_depth", 32));
   ingest::Gateway gateway(gopts, **log, std::move(*pseudo));
   gateway.Register(server);
-  log::Info("gateway", "listening", {{"host", opts.host}, {"port", std::to_string(opts.port)}});
   Status st = server.Run();
   if (!st.ok()) return Fail("gateway", st);
   log::Info("gateway", "stopped");

@@ -49,7 +49,6 @@ int RunServe(const GlobalOptions& g) {
   popts.cache_ttl = std::chrono::seconds(cfg->GetInt("serve.cache_ttl_seconds", 3600));
   serve::PredictionService service(popts, models, **online, **cache, **meta, std::move(*pseudo));
   service.Register(server);
-  log::Info("serve", "listening", {{"host", opts.host}, {"port", std::to_string(opts.port)}});
   Status st = server.Run();
   return st.ok() ? kExitOk : Fail("serve", st);
 }
