@@ -193,18 +193,13 @@ Status Manager::StartService(const ServiceRow& row) {
           << std::endl;
     CTML_RETURN_NOT_OK(RemovePidFile(pid_path));
   }
-  // A service of ours whose pid file was lost: adopt it rather than starting a second one.
-  std::vector<std::string> tail = CommandFor(row);
-  tail.erase(tail.begin());
-  std::vector<pid_t> found = FindProcesses(tail);
-  if (!found.empty()) {
-    CTML_RETURN_NOT_OK(WritePidFile(pid_path, found.front()));
-    out() << "  " << Pad(row.name, 14) << "adopting running pid " << found.front() << std::flush;
-    return WaitHealthy(row, found.front());
-  }
+  // Only the pid file identifies our processes: another platform may run the same binary with
+  // the same config but another var/ (CTML_PATHS_VAR), so command lines prove nothing.
   if (HttpGetStatus(ep, "/health", milliseconds(1000)) != 0) {
-    return Status::FailedPrecondition("port " + std::to_string(ep.port) + " (" + row.PortKey() +
-                                      ") is already used by another process");
+    return Status::FailedPrecondition(
+        "port " + std::to_string(ep.port) + " (" + row.PortKey() +
+        ") is already used by another process (another ctml with a different var/, or a "
+        "service whose pid file was deleted); stop it or set " + Config::EnvName(row.PortKey()));
   }
   {
     // A marker, so that a failed start shows only this run's lines of the log.
@@ -448,11 +443,6 @@ Status Manager::StopService(const ServiceRow& row) {
   ProcessInfo info = InspectPidFile(pid_path, row.command);
   std::vector<pid_t> pids;
   if (info.state == ProcessState::kRunning) pids.push_back(info.pid);
-  std::vector<std::string> tail = CommandFor(row);
-  tail.erase(tail.begin());
-  for (pid_t p : FindProcesses(tail)) {
-    if (std::find(pids.begin(), pids.end(), p) == pids.end()) pids.push_back(p);
-  }
   if (pids.empty()) {
     out() << "  " << Pad(row.name, 14)
           << (info.state == ProcessState::kStale ? "not running (stale pid file removed)"

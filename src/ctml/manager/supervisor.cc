@@ -341,41 +341,6 @@ ProcessInfo InspectPidFile(const std::string& path, std::string_view token) {
   return info;
 }
 
-std::vector<pid_t> FindProcesses(const std::vector<std::string>& argv_tail) {
-  std::vector<pid_t> out;
-  if (argv_tail.empty()) return out;
-  const pid_t self = ::getpid();
-  const uid_t uid = ::getuid();
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-    pid_t pid = static_cast<pid_t>(std::stol(name));
-    if (pid == self) continue;
-    struct stat st;
-    if (::stat(entry.path().c_str(), &st) != 0 || st.st_uid != uid) continue;
-    std::ifstream in(entry.path() / "cmdline", std::ios::binary);
-    if (!in) continue;
-    std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (all.empty()) continue;
-    if (all.back() == '\0') all.pop_back();
-    std::vector<std::string> args;
-    size_t start = 0;
-    for (;;) {
-      size_t end = all.find('\0', start);
-      args.push_back(all.substr(start, end == std::string::npos ? end : end - start));
-      if (end == std::string::npos) break;
-      start = end + 1;
-    }
-    if (args.size() < argv_tail.size()) continue;
-    if (!std::equal(argv_tail.begin(), argv_tail.end(), args.end() - static_cast<long>(argv_tail.size()))) {
-      continue;
-    }
-    if (IsProcessAlive(pid)) out.push_back(pid);
-  }
-  return out;
-}
-
 std::vector<std::string> TailFile(const std::string& path, size_t lines) {
   std::vector<std::string> out;
   if (lines == 0) return out;

@@ -70,10 +70,6 @@ struct ProcessInfo {
 // token is non-empty); kStale: a pid file whose process is gone (or is someone else's now).
 ProcessInfo InspectPidFile(const std::string& path, std::string_view token);
 
-// Pids of live processes of this user (other than the caller) whose command line ends with
-// `argv_tail`, e.g. {"--config", "/work/ctml.yaml", "gateway"}: finds a service whose pid file
-// was lost.
-std::vector<pid_t> FindProcesses(const std::vector<std::string>& argv_tail);
 
 // The last `lines` lines of a text file (fewer when it is shorter; empty when absent).
 std::vector<std::string> TailFile(const std::string& path, size_t lines);
