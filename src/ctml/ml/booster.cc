@@ -93,6 +93,24 @@ struct Booster::Impl {
     if (h != nullptr) XGBoosterFree(h);
   }
 
+  // Predicts through a DMatrix with `config` (XGBoosterPredictFromDMatrix); `expected` is the
+  // number of output values (rows, or rows x (cols + 1) for contributions).
+  Result<std::vector<float>> PredictViaDMatrix(const float* x, size_t rows, size_t cols,
+                                               const char* config, size_t expected) const {
+    DMatrix m;
+    CTML_RETURN_NOT_OK(MakeDMatrix(DMatrixView{x, rows, cols, nullptr}, false, &m));
+    std::lock_guard<std::mutex> lock(mu);
+    const bst_ulong* shape = nullptr;
+    bst_ulong dim = 0;
+    const float* out = nullptr;
+    CTML_XGB(XGBoosterPredictFromDMatrix(h, m.get(), config, &shape, &dim, &out),
+             "XGBoosterPredictFromDMatrix");
+    size_t n = 1;
+    for (bst_ulong i = 0; i < dim; ++i) n *= shape[i];
+    if (n != expected) return Status::Internal("unexpected prediction shape from xgboost");
+    return std::vector<float>(out, out + n);
+  }
+
   Status SetParam(const std::string& k, const std::string& v) {
     CTML_XGB(XGBoosterSetParam(h, k.c_str(), v.c_str()), ("XGBoosterSetParam " + k).c_str());
     return Status::OK();
@@ -265,15 +283,7 @@ Result<std::vector<float>> Booster::Predict(const float* x, size_t rows, size_t 
   }
   if (impl_->linear) {
     // gblinear has no in-place prediction in 1.7: go through a DMatrix.
-    DMatrix m;
-    CTML_RETURN_NOT_OK(MakeDMatrix(DMatrixView{x, rows, cols, nullptr}, false, &m));
-    std::lock_guard<std::mutex> lock(impl_->mu);
-    const bst_ulong* shape = nullptr;
-    bst_ulong dim = 0;
-    const float* out = nullptr;
-    CTML_XGB(XGBoosterPredictFromDMatrix(impl_->h, m.get(), kPredictValue, &shape, &dim, &out),
-             "XGBoosterPredictFromDMatrix");
-    return std::vector<float>(out, out + rows);
+    return impl_->PredictViaDMatrix(x, rows, cols, kPredictValue, rows);
   }
   Json iface = {{"data", Json::array({reinterpret_cast<uintptr_t>(x), true})},
                 {"shape", Json::array({rows, cols})},
@@ -298,20 +308,7 @@ Result<std::vector<float>> Booster::Contributions(const float* x, size_t rows,
                            " features, got " + std::to_string(cols));
   }
   // In-place prediction does not do contributions in 1.7: go through a DMatrix.
-  DMatrix m;
-  CTML_RETURN_NOT_OK(MakeDMatrix(DMatrixView{x, rows, cols, nullptr}, false, &m));
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  const bst_ulong* shape = nullptr;
-  bst_ulong dim = 0;
-  const float* out = nullptr;
-  CTML_XGB(XGBoosterPredictFromDMatrix(impl_->h, m.get(), kPredictContribs, &shape, &dim, &out),
-           "XGBoosterPredictFromDMatrix(contribs)");
-  size_t n = 1;
-  for (bst_ulong i = 0; i < dim; ++i) n *= shape[i];
-  if (n != rows * (cols + 1)) {
-    return Status::Internal("unexpected contribution shape from xgboost");
-  }
-  return std::vector<float>(out, out + n);
+  return impl_->PredictViaDMatrix(x, rows, cols, kPredictContribs, rows * (cols + 1));
 }
 
 Result<std::map<size_t, double>> Booster::GainImportance() const {

@@ -16,6 +16,29 @@ std::string PartName(const std::vector<store::LogRecord>& batch) {
          std::to_string(batch.front().offset) + ".parquet";
 }
 
+// One TableBuilder per event date; writes <prefix>/date=D/<part> for each date with rows.
+class DatePartitions {
+ public:
+  explicit DatePartitions(std::vector<ColumnDef> cols) : cols_(std::move(cols)) {}
+  TableBuilder& For(const std::string& date) {
+    auto it = by_date_.find(date);
+    if (it == by_date_.end()) it = by_date_.emplace(date, TableBuilder(cols_)).first;
+    return it->second;
+  }
+  Status WriteAll(store::Lake& lake, const std::string& prefix, const std::string& part) {
+    for (auto& [date, b] : by_date_) {
+      if (b.rows() == 0) continue;
+      CTML_ASSIGN_OR_RETURN(auto table, b.Finish());
+      CTML_RETURN_NOT_OK(lake.WriteParquet(prefix + "/date=" + date + "/" + part, table));
+    }
+    return Status::OK();
+  }
+
+ private:
+  std::vector<ColumnDef> cols_;
+  std::map<std::string, TableBuilder> by_date_;
+};
+
 struct Quarantined {
   const store::LogRecord* record;
   std::string reason_code;
@@ -26,20 +49,14 @@ Status WriteQuarantine(store::Lake& lake, const std::string& event_type,
                        const std::vector<Quarantined>& rows,
                        const std::vector<store::LogRecord>& batch) {
   if (rows.empty()) return Status::OK();
-  std::map<std::string, TableBuilder> by_date;
+  DatePartitions parts({{"log_topic", ColumnType::kString},
+                        {"log_partition", ColumnType::kInt32},
+                        {"log_offset", ColumnType::kInt64},
+                        {"received_at", ColumnType::kTimestampUs},
+                        {"reason_code", ColumnType::kString},
+                        {"detail", ColumnType::kString}});
   for (const auto& q : rows) {
-    std::string date = FormatDate(q.record->timestamp_us);
-    auto it = by_date.find(date);
-    if (it == by_date.end()) {
-      it = by_date.emplace(date, TableBuilder({{"log_topic", ColumnType::kString},
-                                               {"log_partition", ColumnType::kInt32},
-                                               {"log_offset", ColumnType::kInt64},
-                                               {"received_at", ColumnType::kTimestampUs},
-                                               {"reason_code", ColumnType::kString},
-                                               {"detail", ColumnType::kString}}))
-               .first;
-    }
-    TableBuilder& b = it->second;
+    TableBuilder& b = parts.For(FormatDate(q.record->timestamp_us));
     b.String(0, q.record->topic);
     b.Int32(1, q.record->partition);
     b.Int64(2, q.record->offset);
@@ -48,12 +65,7 @@ Status WriteQuarantine(store::Lake& lake, const std::string& event_type,
     b.String(5, q.detail);  // a parser message; never the record's values
     b.EndRow();
   }
-  for (auto& [date, b] : by_date) {
-    CTML_ASSIGN_OR_RETURN(auto table, b.Finish());
-    CTML_RETURN_NOT_OK(lake.WriteParquet(
-        "quarantine/" + event_type + "/date=" + date + "/" + PartName(batch), table));
-  }
-  return Status::OK();
+  return parts.WriteAll(lake, "quarantine/" + event_type, PartName(batch));
 }
 
 }  // namespace
@@ -81,7 +93,7 @@ Status WriteBronze(store::Lake& lake, const std::string& event_type,
       {"schema_version", ColumnType::kInt32},  {"payload", ColumnType::kString},
       {"log_topic", ColumnType::kString},      {"log_partition", ColumnType::kInt32},
       {"log_offset", ColumnType::kInt64}};
-  std::map<std::string, TableBuilder> by_date;
+  DatePartitions parts(cols);
   std::vector<Quarantined> bad;
   for (const auto& rec : batch) {
     auto ev = ingest::CanonicalEvent::FromJson(rec.value);
@@ -89,10 +101,7 @@ Status WriteBronze(store::Lake& lake, const std::string& event_type,
       bad.push_back({&rec, "MALFORMED_EVENT", ev.status().message().substr(0, 200)});
       continue;
     }
-    std::string date = FormatDate(ev->event_time_us);
-    auto it = by_date.find(date);
-    if (it == by_date.end()) it = by_date.emplace(date, TableBuilder(cols)).first;
-    TableBuilder& b = it->second;
+    TableBuilder& b = parts.For(FormatDate(ev->event_time_us));
     b.String(0, ev->event_id);
     b.String(1, ev->event_type);
     b.String(2, ev->study_id);
@@ -108,11 +117,7 @@ Status WriteBronze(store::Lake& lake, const std::string& event_type,
     b.Int64(12, rec.offset);
     b.EndRow();
   }
-  for (auto& [date, b] : by_date) {
-    CTML_ASSIGN_OR_RETURN(auto table, b.Finish());
-    CTML_RETURN_NOT_OK(lake.WriteParquet(
-        "bronze/" + event_type + "/date=" + date + "/" + PartName(batch), table));
-  }
+  CTML_RETURN_NOT_OK(parts.WriteAll(lake, "bronze/" + event_type, PartName(batch)));
   return WriteQuarantine(lake, event_type, bad, batch);
 }
 
@@ -128,7 +133,7 @@ Result<std::vector<StandardizedVital>> WriteSilverVitals(
       {"test_code", ColumnType::kString},      {"loinc", ColumnType::kString},
       {"value", ColumnType::kDouble},          {"unit", ColumnType::kString},
       {"orig_value", ColumnType::kDouble},     {"orig_unit", ColumnType::kString}};
-  std::map<std::string, TableBuilder> by_date;
+  DatePartitions parts(cols);
   std::vector<Quarantined> bad;
   std::set<std::string> seen;
   for (const auto& rec : batch) {
@@ -147,10 +152,7 @@ Result<std::vector<StandardizedVital>> WriteSilverVitals(
       bad.push_back({&rec, "MALFORMED_PAYLOAD", "payload is not a JSON object"});
       continue;
     }
-    std::string date = FormatDate(ev->event_time_us);
-    auto it = by_date.find(date);
-    if (it == by_date.end()) it = by_date.emplace(date, TableBuilder(cols)).first;
-    TableBuilder& b = it->second;
+    TableBuilder& b = parts.For(FormatDate(ev->event_time_us));
     for (const VitalCode& vc : VitalCodes()) {
       auto f = payload->find(vc.field);
       if (f == payload->end() || !f->is_number()) continue;
@@ -178,12 +180,7 @@ Result<std::vector<StandardizedVital>> WriteSilverVitals(
       out.push_back({ev->subject_key, msg.dump()});
     }
   }
-  for (auto& [date, b] : by_date) {
-    if (b.rows() == 0) continue;
-    CTML_ASSIGN_OR_RETURN(auto table, b.Finish());
-    CTML_RETURN_NOT_OK(
-        lake.WriteParquet("silver/vitals/date=" + date + "/" + PartName(batch), table));
-  }
+  CTML_RETURN_NOT_OK(parts.WriteAll(lake, "silver/vitals", PartName(batch)));
   CTML_RETURN_NOT_OK(WriteQuarantine(lake, "vital_signs", bad, batch));
   return out;
 }
