@@ -1,6 +1,5 @@
 // `ctml audit verify|list`: the hash-chained audit trail in the MetaStore.
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <memory>
 
@@ -44,8 +43,8 @@ int RunAudit(const GlobalOptions& g, const std::string& action, int limit) {
   for (size_t i = start; i < all->size(); ++i) {
     const auto& r = (*all)[i];
     std::printf("%6lld  %s  %-10s %-16s %-24s %s\n", static_cast<long long>(r.seq),
-                FormatIso8601(r.ts_us).c_str(), r.actor.c_str(), r.action.c_str(),
-                r.object.c_str(), r.detail.c_str());
+                FormatIso8601(r.ts_us).c_str(), r.actor.c_str(), r.action.c_str(), r.object.c_str(),
+                r.detail.c_str());
   }
   return kExitOk;
 }
@@ -56,8 +55,9 @@ void RegisterAuditCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
   auto* sub = app.add_subcommand("audit", "Audit trail: verify the hash chain, list records");
   sub->require_subcommand(1);
   auto limit = std::make_shared<int>(50);
-  auto* verify = sub->add_subcommand("verify", "Check every record's hash and link; exit 1 on "
-                                               "any edit, deletion or reorder");
+  auto* verify = sub->add_subcommand("verify",
+                                     "Check every record's hash and link; exit 1 on "
+                                     "any edit, deletion or reorder");
   verify->callback([&g, exit_code] { *exit_code = RunAudit(g, "verify", 0); });
   auto* list = sub->add_subcommand("list", "Print the latest audit records");
   list->add_option("-n,--limit", *limit, "How many (default 50)");

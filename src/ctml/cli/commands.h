@@ -16,7 +16,13 @@ class App;
 
 namespace ctml::cli {
 
-enum ExitCode { kExitOk = 0, kExitFailure = 1, kExitUsage = 2, kExitConfig = 3, kExitUnavailable = 4 };
+enum ExitCode {
+  kExitOk = 0,
+  kExitFailure = 1,
+  kExitUsage = 2,
+  kExitConfig = 3,
+  kExitUnavailable = 4
+};
 
 struct GlobalOptions {
   std::string config_path;  // --config; "" = default search (see Config::Load)

@@ -4,7 +4,6 @@
 //   ctml features --batch --all
 //   ctml features training-set --label spo2_below_90_24h [--strict] [--grid-step 1h]
 #include <CLI/CLI.hpp>
-
 #include <atomic>
 #include <cstdio>
 #include <memory>
@@ -49,8 +48,7 @@ Status RunService(const Config& cfg, const features::FeatureSpec& spec) {
   features::MaterializerOptions opts;
   opts.batch_records =
       static_cast<size_t>(std::max<int64_t>(1, cfg.GetInt("features.batch_records", 5000)));
-  opts.poll =
-      std::chrono::milliseconds(std::max<int64_t>(10, cfg.GetInt("features.poll_ms", 500)));
+  opts.poll = std::chrono::milliseconds(std::max<int64_t>(10, cfg.GetInt("features.poll_ms", 500)));
 
   std::atomic<bool> ready{false};
   net::ServerOptions so;
@@ -80,7 +78,8 @@ Status RunService(const Config& cfg, const features::FeatureSpec& spec) {
   });
   CTML_RETURN_NOT_OK(server.Start());
   log::Info("features", "listening",
-            {{"host", so.host}, {"port", std::to_string(server.port())},
+            {{"host", so.host},
+             {"port", std::to_string(server.port())},
              {"spec_hash", spec.spec_hash()}});
 
   std::atomic<bool> stop{false};
@@ -122,8 +121,7 @@ Status RunBatch(const Config& cfg, const features::FeatureSpec& spec, const Feat
   return Status::OK();
 }
 
-Status RunTrainingSet(const Config& cfg, const features::FeatureSpec& spec,
-                      const FeaturesArgs& a) {
+Status RunTrainingSet(const Config& cfg, const features::FeatureSpec& spec, const FeaturesArgs& a) {
   const std::string label = a.label.empty() ? cfg.GetString("train.label") : a.label;
   if (label.empty()) return Status::Invalid("--label is required", "label");
   features::TrainingSetOptions opts;

@@ -1,6 +1,5 @@
 // `ctml generate`: the demo generator (see src/ctml/ingest/generator.h for the planted pattern).
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <memory>
 
@@ -41,9 +40,11 @@ int RunGenerate(const GlobalOptions& g, const GenerateArgs& a) {
                                             "--interval-minutes >= 1"));
   }
   auto readings = ingest::SimulateCohort(o, NowMicros());
-  std::fprintf(stderr, "generate: %d patients, %d h of history every %d min: %zu records -> "
-               "gateway %s:%u at %.0f/s\n", o.patients, o.hours, o.interval_minutes,
-               readings.size(), o.host.c_str(), o.port, o.rate);
+  std::fprintf(stderr,
+               "generate: %d patients, %d h of history every %d min: %zu records -> "
+               "gateway %s:%u at %.0f/s\n",
+               o.patients, o.hours, o.interval_minutes, readings.size(), o.host.c_str(), o.port,
+               o.rate);
   auto report = ingest::PostReadings(o, readings, [](int64_t done, int64_t total) {
     std::fprintf(stderr, "generate: %lld/%lld records (%d%%)\n", static_cast<long long>(done),
                  static_cast<long long>(total), static_cast<int>(100 * done / total));
@@ -59,9 +60,10 @@ int RunGenerate(const GlobalOptions& g, const GenerateArgs& a) {
 
 void RegisterGenerateCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
   auto a = std::make_shared<GenerateArgs>();
-  auto* sub = app.add_subcommand(
-      "generate", "Demo generator: post realistic vital signs with a planted early-warning "
-                  "pattern to the gateway (defaults from demo.* in the config)");
+  auto* sub =
+      app.add_subcommand("generate",
+                         "Demo generator: post realistic vital signs with a planted early-warning "
+                         "pattern to the gateway (defaults from demo.* in the config)");
   sub->add_option("--patients", a->patients, "Number of synthetic patients");
   sub->add_option("--rate", a->rate, "Records per second (0 = as fast as possible)");
   sub->add_option("--hours", a->hours, "Hours of history per patient, ending now");

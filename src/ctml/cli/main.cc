@@ -1,6 +1,5 @@
 // ctml: one binary, many services. `ctml --help` lists the subcommands.
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <iostream>
 
@@ -19,10 +18,14 @@ Result<Config> LoadConfig(const GlobalOptions& g, const std::string& service) {
 int Fail(const std::string& command, const Status& status) {
   std::fprintf(stderr, "ctml %s: %s\n", command.c_str(), status.ToString().c_str());
   switch (status.code()) {
-    case StatusCode::kOk: return kExitOk;
-    case StatusCode::kInvalid: return kExitUsage;
-    case StatusCode::kUnavailable: return kExitUnavailable;
-    default: return kExitFailure;
+    case StatusCode::kOk:
+      return kExitOk;
+    case StatusCode::kInvalid:
+      return kExitUsage;
+    case StatusCode::kUnavailable:
+      return kExitUnavailable;
+    default:
+      return kExitFailure;
   }
 }
 

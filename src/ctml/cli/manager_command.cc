@@ -1,7 +1,6 @@
 // `ctml manager`: the pipeline manager (wrapped by ./pipeline-manager.sh). See
 // src/ctml/manager/options.h for the flags and manager.h for what each does.
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <iostream>
 #include <memory>

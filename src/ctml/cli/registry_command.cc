@@ -3,7 +3,6 @@
 //   ctml registry show NAME [--version V | --alias A]    a version's manifest (JSON)
 //   ctml registry promote NAME VERSION [--alias production] [--actor NAME]
 #include <CLI/CLI.hpp>
-
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -110,9 +109,8 @@ Status Promote(store::MetaStore& meta, const RegistryArgs& a) {
   auto prev = meta.GetAlias(a.name, a.promote_alias);
   if (prev.ok()) previous = prev->version;
   CTML_RETURN_NOT_OK(meta.SetAlias(a.name, a.promote_alias, mv.version));
-  Json detail = {{"alias", a.promote_alias},
-                 {"previous_version", previous},
-                 {"reason", "manual promotion"}};
+  Json detail = {
+      {"alias", a.promote_alias}, {"previous_version", previous}, {"reason", "manual promotion"}};
   CTML_RETURN_NOT_OK(meta.AppendAudit(a.actor, "model.promote",
                                       a.name + "/" + std::to_string(mv.version), detail.dump())
                          .status());

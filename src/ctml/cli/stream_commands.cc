@@ -73,9 +73,10 @@ void RegisterBronzeSinkCommand(CLI::App& app, GlobalOptions& g, int* exit_code) 
 }
 
 void RegisterProcessCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
-  auto* sub = app.add_subcommand(
-      "process", "Level 2: topic patient-vitals -> typed silver/vitals Parquet + topic "
-                 "silver.vitals (standardized events for Level 3)");
+  auto* sub =
+      app.add_subcommand("process",
+                         "Level 2: topic patient-vitals -> typed silver/vitals Parquet + topic "
+                         "silver.vitals (standardized events for Level 3)");
   sub->callback([&g, exit_code] { *exit_code = RunProcess(g); });
 }
 

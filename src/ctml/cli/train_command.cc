@@ -3,7 +3,6 @@
 //   ctml train [--model vitals_risk] [--label spo2_below_90_24h] [--seed 42]
 //              [--target-sensitivity 0.8] [--max-rounds 400] [--strict] [--grid-step 1h]
 #include <CLI/CLI.hpp>
-
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -78,8 +77,8 @@ Status RunTrain(const Config& cfg, const features::FeatureSpec& spec, const Trai
               F(m("roc_auc")).c_str(), F(m("roc_auc_ci_low")).c_str(),
               F(m("roc_auc_ci_high")).c_str(), F(m("baseline_roc_auc")).c_str());
   std::printf("PR-AUC       %s   Brier %s\n", F(m("pr_auc")).c_str(), F(m("brier")).c_str());
-  std::printf("threshold    %s  (target sensitivity %.2f on validation)\n",
-              F(r.threshold).c_str(), o.target_sensitivity);
+  std::printf("threshold    %s  (target sensitivity %.2f on validation)\n", F(r.threshold).c_str(),
+              o.target_sensitivity);
   std::printf("test         sensitivity %s  specificity %s  PPV %s  NPV %s\n",
               F(m("sensitivity")).c_str(), F(m("specificity")).c_str(), F(m("ppv")).c_str(),
               F(m("npv")).c_str());

@@ -122,8 +122,8 @@ std::string Config::GetString(const std::string& key, const std::string& fallbac
 Result<std::string> Config::Require(const std::string& key) const {
   auto it = values_.find(key);
   if (it == values_.end() || it->second.empty()) {
-    return Status::Invalid("missing configuration key '" + key + "' (or env " + EnvName(key) +
-                           ")", key);
+    return Status::Invalid("missing configuration key '" + key + "' (or env " + EnvName(key) + ")",
+                           key);
   }
   return it->second;
 }

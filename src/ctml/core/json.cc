@@ -5,8 +5,7 @@ namespace ctml {
 Result<Json> ParseJson(std::string_view text, int max_depth) {
   bool too_deep = false;
   auto cb = [&](int depth, Json::parse_event_t event, Json&) {
-    if ((event == Json::parse_event_t::object_start ||
-         event == Json::parse_event_t::array_start) &&
+    if ((event == Json::parse_event_t::object_start || event == Json::parse_event_t::array_start) &&
         depth >= max_depth) {
       too_deep = true;
       return false;

@@ -77,8 +77,8 @@ void HistogramMetric::Snapshot(std::vector<uint64_t>* cumulative, double* sum,
 }
 
 std::vector<double> MetricsRegistry::LatencyBuckets() {
-  return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-          1, 2.5, 5, 10};
+  return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+          0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
 }
 
 CounterMetric& MetricsRegistry::Counter(const std::string& name, const std::string& help,
@@ -136,8 +136,8 @@ std::string MetricsRegistry::Exposition() const {
         return "{" + inner + (inner.empty() ? "" : ",") + "le=\"" + le + "\"}";
       };
       for (size_t i = 0; i < h->bounds().size(); ++i) {
-        out += name + "_bucket" + with_le(Num(h->bounds()[i])) + " " + std::to_string(cum[i]) +
-               "\n";
+        out +=
+            name + "_bucket" + with_le(Num(h->bounds()[i])) + " " + std::to_string(cum[i]) + "\n";
       }
       out += name + "_bucket" + with_le("+Inf") + " " + std::to_string(cum.back()) + "\n";
       out += name + "_sum" + labels + " " + Num(sum) + "\n";

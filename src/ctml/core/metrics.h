@@ -61,8 +61,8 @@ class MetricsRegistry {
  public:
   CounterMetric& Counter(const std::string& name, const std::string& help, const Labels& l = {});
   GaugeMetric& Gauge(const std::string& name, const std::string& help, const Labels& l = {});
-  HistogramMetric& Histogram(const std::string& name, const std::string& help,
-                             const Labels& l = {}, std::vector<double> bounds = {});
+  HistogramMetric& Histogram(const std::string& name, const std::string& help, const Labels& l = {},
+                             std::vector<double> bounds = {});
   std::string Exposition() const;
 
   static std::vector<double> LatencyBuckets();  // seconds, 100us .. 10s

@@ -14,7 +14,7 @@ namespace ctml {
 
 enum class StatusCode {
   kOk = 0,
-  kInvalid,             // bad input: names the offending field when there is one
+  kInvalid,  // bad input: names the offending field when there is one
   kNotFound,
   kAlreadyExists,
   kIOError,
@@ -65,7 +65,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {  // NOLINT
     if (std::get<Status>(v_).ok()) v_ = Status::Internal("Result constructed from OK status");
   }
@@ -90,10 +90,10 @@ class [[nodiscard]] Result {
 #define CTML_CONCAT_IMPL(a, b) a##b
 #define CTML_CONCAT(a, b) CTML_CONCAT_IMPL(a, b)
 
-#define CTML_RETURN_NOT_OK(expr)            \
-  do {                                      \
-    ::ctml::Status _st = (expr);            \
-    if (!_st.ok()) return _st;              \
+#define CTML_RETURN_NOT_OK(expr) \
+  do {                           \
+    ::ctml::Status _st = (expr); \
+    if (!_st.ok()) return _st;   \
   } while (false)
 
 #define CTML_ASSIGN_OR_RETURN_IMPL(tmp, lhs, rexpr) \

@@ -1,9 +1,9 @@
 #include "ctml/core/time.h"
 
+#include <fmt/format.h>
+
 #include <charconv>
 #include <chrono>
-
-#include <fmt/format.h>
 
 namespace ctml {
 namespace {
@@ -18,8 +18,7 @@ bool ReadInt(std::string_view s, size_t pos, size_t len, int* out) {
 }
 
 Status Bad(std::string_view text, const char* why) {
-  return Status::Invalid(fmt::format("invalid ISO-8601 time '{}': {}",
-                                     text.substr(0, 40), why));
+  return Status::Invalid(fmt::format("invalid ISO-8601 time '{}': {}", text.substr(0, 40), why));
 }
 
 }  // namespace
@@ -90,7 +89,8 @@ Result<int64_t> ParseIso8601(std::string_view s) {
 
 std::string FormatIso8601(int64_t micros) {
   using namespace std::chrono;
-  int64_t days = micros >= 0 ? micros / kMicrosPerDay : (micros - kMicrosPerDay + 1) / kMicrosPerDay;
+  int64_t days =
+      micros >= 0 ? micros / kMicrosPerDay : (micros - kMicrosPerDay + 1) / kMicrosPerDay;
   int64_t rem = micros - days * kMicrosPerDay;
   year_month_day ymd{sys_days{std::chrono::days{days}}};
   int64_t secs = rem / kMicrosPerSecond;
@@ -102,7 +102,8 @@ std::string FormatIso8601(int64_t micros) {
 std::string FormatDate(int64_t micros) { return FormatIso8601(micros).substr(0, 10); }
 
 int64_t DayStart(int64_t micros) {
-  int64_t days = micros >= 0 ? micros / kMicrosPerDay : (micros - kMicrosPerDay + 1) / kMicrosPerDay;
+  int64_t days =
+      micros >= 0 ? micros / kMicrosPerDay : (micros - kMicrosPerDay + 1) / kMicrosPerDay;
   return days * kMicrosPerDay;
 }
 

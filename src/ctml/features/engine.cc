@@ -76,7 +76,8 @@ double Aggregate(Agg agg, const std::vector<const Observation*>& w) {
   if (agg == Agg::kCount) return static_cast<double>(n);
   if (n == 0) return kNaN;
   switch (agg) {
-    case Agg::kLast: return w.back()->value;
+    case Agg::kLast:
+      return w.back()->value;
     case Agg::kMean: {
       double sum = 0;
       for (const auto* o : w) sum += o->value;
@@ -123,7 +124,8 @@ double Aggregate(Agg agg, const std::vector<const Observation*>& w) {
     case Agg::kDelta:
       if (n < 2) return kNaN;
       return w.back()->value - w.front()->value;
-    case Agg::kCount: break;
+    case Agg::kCount:
+      break;
   }
   return kNaN;
 }

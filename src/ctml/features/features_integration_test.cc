@@ -120,9 +120,12 @@ void WriteSilver(store::Lake& lake, const std::vector<Reading>& readings) {
 }
 
 std::string EventJson(const Reading& r) {
-  return nlohmann::json{{"event_id", r.event_id}, {"subject_key", r.subject},
-                        {"event_time_us", r.t},   {"received_at_us", r.t + 30 * kMicrosPerSecond},
-                        {"test_code", r.test},    {"value", r.value},
+  return nlohmann::json{{"event_id", r.event_id},
+                        {"subject_key", r.subject},
+                        {"event_time_us", r.t},
+                        {"received_at_us", r.t + 30 * kMicrosPerSecond},
+                        {"test_code", r.test},
+                        {"value", r.value},
                         {"unit", "x"}}
       .dump();
 }

@@ -93,8 +93,8 @@ TEST(FeatureSpecTest, ParsesTheCommittedVitalsSpec) {
 }
 
 TEST(FeatureSpecTest, LoadResolvesAgainstConfigDir) {
-  auto cfg = Config::FromYaml("features:\n  spec: config/features/vitals.yaml\n", CTML_SOURCE_DIR,
-                              false);
+  auto cfg =
+      Config::FromYaml("features:\n  spec: config/features/vitals.yaml\n", CTML_SOURCE_DIR, false);
   ASSERT_TRUE(cfg.ok());
   auto spec = FeatureSpec::Load(*cfg);
   ASSERT_TRUE(spec.ok()) << spec.status().ToString();
@@ -156,8 +156,7 @@ TEST(FeatureSpecTest, OtherErrorsAreReportedWithLines) {
     text.replace(pos, c.from.size(), c.to);
     auto spec = FeatureSpec::FromYaml(text, "test.yaml");
     ASSERT_FALSE(spec.ok()) << c.to;
-    EXPECT_NE(spec.status().message().find(c.expect), std::string::npos)
-        << spec.status().message();
+    EXPECT_NE(spec.status().message().find(c.expect), std::string::npos) << spec.status().message();
   }
   EXPECT_FALSE(FeatureSpec::FromYaml("view: vitals\n", "t.yaml").ok());
   auto missing = FeatureSpec::LoadFile("/nonexistent/spec.yaml");
@@ -232,10 +231,9 @@ TEST(EngineTest, WindowAggregations) {
 TEST(EngineTest, OutOfOrderInsertsKeepSeriesSorted) {
   FeatureSpec spec = TestSpec();
   SubjectState in_order, shuffled;
-  std::vector<Observation> obs = {Obs("a", "SPO2", kT0 + 1 * kH, 96),
-                                  Obs("b", "SPO2", kT0 + 2 * kH, 94),
-                                  Obs("c", "SPO2", kT0 + 3 * kH, 97),
-                                  Obs("d", "SPO2", kT0 + 4 * kH, 91)};
+  std::vector<Observation> obs = {
+      Obs("a", "SPO2", kT0 + 1 * kH, 96), Obs("b", "SPO2", kT0 + 2 * kH, 94),
+      Obs("c", "SPO2", kT0 + 3 * kH, 97), Obs("d", "SPO2", kT0 + 4 * kH, 91)};
   for (const auto& o : obs) in_order.Add(o);
   for (int i : {3, 0, 2, 1}) shuffled.Add(obs[static_cast<size_t>(i)]);
   ExpectSameVector(Compute(spec, in_order, kT0 + 4 * kH), Compute(spec, shuffled, kT0 + 4 * kH));
@@ -289,7 +287,7 @@ TEST(EngineTest, LabelLooksStrictlyAfterAsOfAndCensors) {
   FeatureSpec spec = TestSpec();
   const std::string label = "spo2_below_90_24h";
   SubjectState st;
-  st.Add(Obs("a", "SPO2", kT0, 85));            // at as_of: must not count
+  st.Add(Obs("a", "SPO2", kT0, 85));  // at as_of: must not count
   st.Add(Obs("b", "SPO2", kT0 + 2 * kH, 95));
   st.Add(Obs("c", "PULSE", kT0 + 30 * kH, 80));  // data continues past the horizon
   EXPECT_EQ(Label(spec, label, st, kT0), std::optional<int>(0));
@@ -448,13 +446,11 @@ std::shared_ptr<arrow::Table> SilverTable(const std::vector<Row>& rows) {
   EXPECT_TRUE(et.Finish(&a_et).ok());
   EXPECT_TRUE(ra.Finish(&a_ra).ok());
   EXPECT_TRUE(val.Finish(&a_val).ok());
-  auto schema = arrow::schema({arrow::field("event_id", arrow::utf8()),
-                               arrow::field("subject_key", arrow::utf8()),
-                               arrow::field("source", arrow::utf8()),
-                               arrow::field("test_code", arrow::utf8()),
-                               arrow::field("event_time", ts_type),
-                               arrow::field("received_at", ts_type),
-                               arrow::field("value", arrow::float64())});
+  auto schema = arrow::schema(
+      {arrow::field("event_id", arrow::utf8()), arrow::field("subject_key", arrow::utf8()),
+       arrow::field("source", arrow::utf8()), arrow::field("test_code", arrow::utf8()),
+       arrow::field("event_time", ts_type), arrow::field("received_at", ts_type),
+       arrow::field("value", arrow::float64())});
   return arrow::Table::Make(schema, {a_id, a_sk, a_src, a_tc, a_et, a_ra, a_val});
 }
 
@@ -467,17 +463,20 @@ std::vector<Row> DemoRows() {
       double spo2 = 96 + (h % 3);
       if (s == "SUBJB" && h >= 40) spo2 = 86;
       rows.push_back({s + "-s" + std::to_string(h), s, "SPO2", t, t + 60 * kMicrosPerSecond, spo2});
-      rows.push_back({s + "-p" + std::to_string(h), s, "PULSE", t, t + 60 * kMicrosPerSecond,
-                      70.0 + h % 5});
+      rows.push_back(
+          {s + "-p" + std::to_string(h), s, "PULSE", t, t + 60 * kMicrosPerSecond, 70.0 + h % 5});
     }
   }
   return rows;
 }
 
 std::string EventJson(const Row& r) {
-  return nlohmann::json{{"event_id", r.event_id},   {"subject_key", r.subject},
-                        {"event_time_us", r.t},     {"received_at_us", r.received},
-                        {"test_code", r.test},      {"value", r.value},
+  return nlohmann::json{{"event_id", r.event_id},
+                        {"subject_key", r.subject},
+                        {"event_time_us", r.t},
+                        {"received_at_us", r.received},
+                        {"test_code", r.test},
+                        {"value", r.value},
                         {"unit", "x"}}
       .dump();
 }
@@ -524,9 +523,9 @@ TEST(LakeIoTest, MissingColumnIsInvalid) {
 TEST(TrainingSetTest, BuildsPointInTimeExamples) {
   FeatureSpec spec = TestSpec();
   MemoryLake lake;
-  ASSERT_TRUE(lake.WriteParquet("silver/vitals/date=2024-03-01/part-0.parquet",
-                                SilverTable(DemoRows()))
-                  .ok());
+  ASSERT_TRUE(
+      lake.WriteParquet("silver/vitals/date=2024-03-01/part-0.parquet", SilverTable(DemoRows()))
+          .ok());
   TrainingSetOptions opts;
   auto ts = BuildTrainingSet(lake, spec, "spo2_below_90_24h", opts);
   ASSERT_TRUE(ts.ok()) << ts.status().ToString();
@@ -621,9 +620,9 @@ TEST(TrainingSetTest, ErrorsAreClear) {
   MemoryLake lake;
   auto none = BuildTrainingSet(lake, spec, "spo2_below_90_24h", {});
   EXPECT_EQ(none.status().code(), StatusCode::kNotFound);
-  ASSERT_TRUE(lake.WriteParquet("silver/vitals/date=2024-03-01/part-0.parquet",
-                                SilverTable(DemoRows()))
-                  .ok());
+  ASSERT_TRUE(
+      lake.WriteParquet("silver/vitals/date=2024-03-01/part-0.parquet", SilverTable(DemoRows()))
+          .ok());
   auto bad = BuildTrainingSet(lake, spec, "no_such_label", {});
   EXPECT_EQ(bad.status().code(), StatusCode::kInvalid);
   EXPECT_NE(bad.status().message().find("spo2_below_90_24h"), std::string::npos);
@@ -638,8 +637,8 @@ TEST(MaterializerTest, StreamsVectorsMatchingTheBatchEngine) {
   std::vector<store::LogRecord> batch;
   auto rows = DemoRows();
   for (size_t i = 0; i < rows.size(); ++i) {
-    batch.push_back({"silver.vitals", 0, static_cast<int64_t>(i), rows[i].subject,
-                     EventJson(rows[i]), 0});
+    batch.push_back(
+        {"silver.vitals", 0, static_cast<int64_t>(i), rows[i].subject, EventJson(rows[i]), 0});
   }
   // Plus one garbage record and one replayed duplicate.
   batch.push_back({"silver.vitals", 0, 9998, "SUBJA", "{not json", 0});
@@ -687,8 +686,8 @@ TEST(MaterializerTest, RebuildFromSilverThenReplayIsIdempotent) {
   // The topic replays everything already in Silver: the vectors do not change.
   std::vector<store::LogRecord> batch;
   for (size_t i = 0; i < rows.size(); ++i) {
-    batch.push_back({"silver.vitals", 0, static_cast<int64_t>(i), rows[i].subject,
-                     EventJson(rows[i]), 0});
+    batch.push_back(
+        {"silver.vitals", 0, static_cast<int64_t>(i), rows[i].subject, EventJson(rows[i]), 0});
   }
   ASSERT_TRUE(m.Apply(batch).ok());
   EXPECT_EQ(m.stats().duplicates, rows.size());

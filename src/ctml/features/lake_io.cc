@@ -44,15 +44,15 @@ Result<std::vector<std::optional<std::string>>> Strings(const arrow::Table& t,
           return static_cast<const arrow::LargeStringArray&>(a).GetString(i);
         case arrow::Type::STRING_VIEW:
           return std::string(static_cast<const arrow::StringViewArray&>(a).GetView(i));
-        default: return std::nullopt;
+        default:
+          return std::nullopt;
       }
     };
     const arrow::Type::type inner = dict ? dict_values->type_id() : arr->type_id();
     if (inner != arrow::Type::STRING && inner != arrow::Type::LARGE_STRING &&
         inner != arrow::Type::STRING_VIEW) {
-      return Status::Invalid("column '" + name + "' must be a string, not " +
-                                 chunk->type()->ToString(),
-                             name);
+      return Status::Invalid(
+          "column '" + name + "' must be a string, not " + chunk->type()->ToString(), name);
     }
     for (int64_t i = 0; i < arr->length(); ++i) {
       if (dict) {
@@ -78,10 +78,17 @@ Result<std::vector<std::optional<int64_t>>> Micros(const arrow::Table& t, const 
     int64_t mul = 1, div = 1;
     if (chunk->type_id() == arrow::Type::TIMESTAMP) {
       switch (static_cast<const arrow::TimestampType&>(*chunk->type()).unit()) {
-        case arrow::TimeUnit::SECOND: mul = 1000000; break;
-        case arrow::TimeUnit::MILLI: mul = 1000; break;
-        case arrow::TimeUnit::MICRO: break;
-        case arrow::TimeUnit::NANO: div = 1000; break;
+        case arrow::TimeUnit::SECOND:
+          mul = 1000000;
+          break;
+        case arrow::TimeUnit::MILLI:
+          mul = 1000;
+          break;
+        case arrow::TimeUnit::MICRO:
+          break;
+        case arrow::TimeUnit::NANO:
+          div = 1000;
+          break;
       }
     } else if (chunk->type_id() != arrow::Type::INT64) {
       return Status::Invalid(

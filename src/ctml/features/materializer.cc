@@ -26,8 +26,8 @@ struct FeatureMetrics {
                                              "Silver events skipped because they did not parse");
   CounterMetric& vectors = Metrics().Counter("ctml_features_vectors_written_total",
                                              "Feature vectors written to the online store");
-  GaugeMetric& last_event = Metrics().Gauge(
-      "ctml_features_last_event_time_seconds", "Latest event_time materialized (Unix seconds)");
+  GaugeMetric& last_event = Metrics().Gauge("ctml_features_last_event_time_seconds",
+                                            "Latest event_time materialized (Unix seconds)");
   GaugeMetric& subjects =
       Metrics().Gauge("ctml_features_subjects", "Subjects held in the materializer's state");
 };
@@ -286,8 +286,8 @@ Result<SnapshotReport> WriteDailySnapshots(
       as_ofs.push_back(as_of);
       values.insert(values.end(), x.begin(), x.end());
     }
-    CTML_ASSIGN_OR_RETURN(auto table, MakeFeatureTable(spec.names(), keys, as_ofs,
-                                                       spec.spec_hash(), nullptr, values));
+    CTML_ASSIGN_OR_RETURN(auto table, MakeFeatureTable(spec.names(), keys, as_ofs, spec.spec_hash(),
+                                                       nullptr, values));
     const std::string date = FormatDate(day);
     const std::string path =
         "features/offline/" + spec.view() + "/date=" + date + "/part-0.parquet";

@@ -73,14 +73,22 @@ std::string FormatDouble(double v) {
 
 const char* AggName(Agg agg) {
   switch (agg) {
-    case Agg::kLast: return "last";
-    case Agg::kMean: return "mean";
-    case Agg::kMin: return "min";
-    case Agg::kMax: return "max";
-    case Agg::kStd: return "std";
-    case Agg::kCount: return "count";
-    case Agg::kSlope: return "slope";
-    case Agg::kDelta: return "delta";
+    case Agg::kLast:
+      return "last";
+    case Agg::kMean:
+      return "mean";
+    case Agg::kMin:
+      return "min";
+    case Agg::kMax:
+      return "max";
+    case Agg::kStd:
+      return "std";
+    case Agg::kCount:
+      return "count";
+    case Agg::kSlope:
+      return "slope";
+    case Agg::kDelta:
+      return "delta";
   }
   return "?";
 }
@@ -107,10 +115,18 @@ Result<int64_t> ParseDuration(const std::string& text) {
   const int64_t n = std::stoll(digits);
   int64_t unit_us = 0;
   switch (unit) {
-    case 'm': unit_us = 60LL * 1000000; break;
-    case 'h': unit_us = 3600LL * 1000000; break;
-    case 'd': unit_us = 86400LL * 1000000; break;
-    case 'w': unit_us = 7 * 86400LL * 1000000; break;
+    case 'm':
+      unit_us = 60LL * 1000000;
+      break;
+    case 'h':
+      unit_us = 3600LL * 1000000;
+      break;
+    case 'd':
+      unit_us = 86400LL * 1000000;
+      break;
+    case 'w':
+      unit_us = 7 * 86400LL * 1000000;
+      break;
     default:
       return Status::Invalid("bad duration unit in '" + text + "' (expected m, h, d or w)");
   }
@@ -120,20 +136,28 @@ Result<int64_t> ParseDuration(const std::string& text) {
 
 const char* CompareOpName(CompareOp op) {
   switch (op) {
-    case CompareOp::kLt: return "<";
-    case CompareOp::kLe: return "<=";
-    case CompareOp::kGt: return ">";
-    case CompareOp::kGe: return ">=";
+    case CompareOp::kLt:
+      return "<";
+    case CompareOp::kLe:
+      return "<=";
+    case CompareOp::kGt:
+      return ">";
+    case CompareOp::kGe:
+      return ">=";
   }
   return "?";
 }
 
 bool Compare(CompareOp op, double value, double threshold) {
   switch (op) {
-    case CompareOp::kLt: return value < threshold;
-    case CompareOp::kLe: return value <= threshold;
-    case CompareOp::kGt: return value > threshold;
-    case CompareOp::kGe: return value >= threshold;
+    case CompareOp::kLt:
+      return value < threshold;
+    case CompareOp::kLe:
+      return value <= threshold;
+    case CompareOp::kGt:
+      return value > threshold;
+    case CompareOp::kGe:
+      return value >= threshold;
   }
   return false;
 }
@@ -276,8 +300,8 @@ const LabelDef* FeatureSpec::FindLabel(const std::string& name) const {
 }
 
 std::string FeatureSpec::Canonical() const {
-  std::string out = "ctml-feature-spec/1\nview=" + view_ + "\nentity=" + entity_ +
-                    "\nsource=" + source_ + "\n";
+  std::string out =
+      "ctml-feature-spec/1\nview=" + view_ + "\nentity=" + entity_ + "\nsource=" + source_ + "\n";
   for (const auto& f : features_) {
     out += "feature=" + f.name + "|" + f.test_code + "|" + AggName(f.agg) + "|" +
            std::to_string(f.window_us) + "\n";

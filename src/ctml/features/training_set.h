@@ -3,7 +3,8 @@
 // looks strictly after as_of.
 //
 //   CTML_ASSIGN_OR_RETURN(auto spec, ctml::features::FeatureSpec::Load(cfg));
-//   CTML_ASSIGN_OR_RETURN(auto ts, ctml::features::BuildTrainingSet(*lake, spec, "spo2_below_90_24h", {}));
+//   CTML_ASSIGN_OR_RETURN(auto ts, ctml::features::BuildTrainingSet(*lake, spec,
+//   "spo2_below_90_24h", {}));
 #pragma once
 
 #include <cstdint>
@@ -29,14 +30,14 @@ struct TrainingSetOptions {
 };
 
 struct TrainingSet {
-  std::string dataset_id;  // content hash; the lake folder name
+  std::string dataset_id;    // content hash; the lake folder name
   std::string dataset_path;  // lake path written ("" when not written)
   std::string label;
   std::string spec_hash;
   std::vector<std::string> feature_names;
   size_t rows = 0;
-  std::vector<float> x;  // rows x feature_names.size(), row-major, NaN = missing
-  std::vector<float> y;  // 0/1
+  std::vector<float> x;                   // rows x feature_names.size(), row-major, NaN = missing
+  std::vector<float> y;                   // 0/1
   std::vector<std::string> subject_keys;  // per row (split by subject on this)
   std::vector<int64_t> as_of_us;          // per row
 };

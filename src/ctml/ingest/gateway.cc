@@ -9,8 +9,7 @@
 
 namespace ctml::ingest {
 
-Gateway::Gateway(GatewayOptions options, store::EventLog& log,
-                 privacy::Pseudonymizer pseudonymizer)
+Gateway::Gateway(GatewayOptions options, store::EventLog& log, privacy::Pseudonymizer pseudonymizer)
     : options_(std::move(options)),
       log_(log),
       pseudonymizer_(std::move(pseudonymizer)),
@@ -43,8 +42,8 @@ net::HttpResponse Gateway::HandleData(const net::HttpRequest& req) {
   auto pos = log_.Append(topic, ev->subject_key, ev->ToJson());
   if (!pos.ok()) {
     log::Error("gateway", "event log append failed", {{"error", pos.status().message()}});
-    return net::HttpResponse::Error(503, "UNAVAILABLE",
-                                    "the event log is unavailable; retry later", "");
+    return net::HttpResponse::Error(503, "UNAVAILABLE", "the event log is unavailable; retry later",
+                                    "");
   }
   ok_count.Inc();
   accepted_++;

@@ -30,15 +30,15 @@ std::vector<Reading> SimulateCohort(const GeneratorOptions& opts, int64_t end_us
   const int64_t start = end_us - static_cast<int64_t>(opts.hours) * kMicrosPerHour;
   std::vector<Reading> out;
   for (int p = 0; p < opts.patients; ++p) {
-    Baseline b{75 + 8 * n01(rng),  15 + 1.5 * n01(rng), 97.2 + 0.8 * n01(rng),
-               122 + 12 * n01(rng), 78 + 7 * n01(rng),  36.8 + 0.25 * n01(rng)};
+    Baseline b{75 + 8 * n01(rng),   15 + 1.5 * n01(rng), 97.2 + 0.8 * n01(rng),
+               122 + 12 * n01(rng), 78 + 7 * n01(rng),   36.8 + 0.25 * n01(rng)};
     // Episodes: onset times (leaving 24 h of lead-in), durations 2-6 h.
     std::vector<std::pair<int64_t, int64_t>> episodes;
     if (u01(rng) < 0.35 && opts.hours > 40) {
       int count = u01(rng) < 0.3 ? 2 : 1;
       for (int e = 0; e < count; ++e) {
-        int64_t onset = start + static_cast<int64_t>((26 + u01(rng) * (opts.hours - 28)) *
-                                                     kMicrosPerHour);
+        int64_t onset =
+            start + static_cast<int64_t>((26 + u01(rng) * (opts.hours - 28)) * kMicrosPerHour);
         int64_t duration = static_cast<int64_t>((2 + 4 * u01(rng)) * kMicrosPerHour);
         episodes.emplace_back(onset, onset + duration);
       }
@@ -78,22 +78,21 @@ std::vector<Reading> SimulateCohort(const GeneratorOptions& opts, int64_t end_us
 std::string EnvelopeJson(const GeneratorOptions& opts, const Reading& r) {
   auto round1 = [](double v) { return std::round(v * 10) / 10; };
   std::string patient = DemoPatientId(opts.seed, r.patient_index);
-  Json j = {
-      {"message_id", "gen-" + std::to_string(opts.seed) + "-" + std::to_string(r.patient_index) +
-                         "-" + std::to_string(r.time_us)},
-      {"timestamp", FormatIso8601(NowMicros())},
-      {"study_phase", "Phase II"},
-      {"study_id", opts.study_id},
-      {"site_id", "SITE" + std::to_string(1 + r.patient_index % 5)},
-      {"vital_signs",
-       {{"patient_id", patient},
-        {"measurement_time", FormatIso8601(r.time_us)},
-        {"systolic_bp", std::round(r.systolic_bp)},
-        {"diastolic_bp", std::round(r.diastolic_bp)},
-        {"heart_rate", std::round(r.heart_rate)},
-        {"temperature_celsius", round1(r.temperature_celsius)},
-        {"respiratory_rate", std::round(r.respiratory_rate)},
-        {"oxygen_saturation", round1(r.oxygen_saturation)}}}};
+  Json j = {{"message_id", "gen-" + std::to_string(opts.seed) + "-" +
+                               std::to_string(r.patient_index) + "-" + std::to_string(r.time_us)},
+            {"timestamp", FormatIso8601(NowMicros())},
+            {"study_phase", "Phase II"},
+            {"study_id", opts.study_id},
+            {"site_id", "SITE" + std::to_string(1 + r.patient_index % 5)},
+            {"vital_signs",
+             {{"patient_id", patient},
+              {"measurement_time", FormatIso8601(r.time_us)},
+              {"systolic_bp", std::round(r.systolic_bp)},
+              {"diastolic_bp", std::round(r.diastolic_bp)},
+              {"heart_rate", std::round(r.heart_rate)},
+              {"temperature_celsius", round1(r.temperature_celsius)},
+              {"respiratory_rate", std::round(r.respiratory_rate)},
+              {"oxygen_saturation", round1(r.oxygen_saturation)}}}};
   return j.dump();
 }
 
@@ -125,8 +124,7 @@ Result<GeneratorReport> PostReadings(const GeneratorOptions& opts,
     }
     if (progress && ((i + 1) % every == 0 || i + 1 == total)) progress(i + 1, total);
   }
-  report.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return report;
 }
 

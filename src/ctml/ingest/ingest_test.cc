@@ -111,8 +111,9 @@ TEST(Generator, ReadingsAreValidAndCarryThePlantedPattern) {
   int64_t end = Now();
   auto readings = SimulateCohort(opts, end);
   ASSERT_FALSE(readings.empty());
-  EXPECT_TRUE(std::is_sorted(readings.begin(), readings.end(),
-                             [](const Reading& a, const Reading& b) { return a.time_us < b.time_us; }));
+  EXPECT_TRUE(
+      std::is_sorted(readings.begin(), readings.end(),
+                     [](const Reading& a, const Reading& b) { return a.time_us < b.time_us; }));
   // Every generated envelope passes the gateway's validation.
   for (size_t i = 0; i < readings.size(); i += 37) {
     auto ev = ParseClinicalEnvelope(Json::parse(EnvelopeJson(opts, readings[i])), kPseudo, end,
@@ -130,11 +131,13 @@ TEST(Generator, ReadingsAreValidAndCarryThePlantedPattern) {
       EXPECT_EQ(rs[i]->oxygen_saturation < 90, rs[i]->in_episode);
       if (rs[i]->in_episode) continue;
       bool pre = false;
-      for (size_t k = i + 1; k < rs.size() && rs[k]->time_us - rs[i]->time_us <= 6 * kMicrosPerHour; ++k) {
+      for (size_t k = i + 1; k < rs.size() && rs[k]->time_us - rs[i]->time_us <= 6 * kMicrosPerHour;
+           ++k) {
         if (rs[k]->in_episode) pre = true;
       }
       bool any_soon = false;
-      for (size_t k = i + 1; k < rs.size() && rs[k]->time_us - rs[i]->time_us <= 24 * kMicrosPerHour; ++k) {
+      for (size_t k = i + 1;
+           k < rs.size() && rs[k]->time_us - rs[i]->time_us <= 24 * kMicrosPerHour; ++k) {
         if (rs[k]->in_episode) any_soon = true;
       }
       if (pre) {

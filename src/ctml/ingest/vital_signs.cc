@@ -12,9 +12,9 @@ namespace ctml::ingest {
 namespace {
 
 constexpr VitalRange kRanges[] = {
-    {"systolic_bp", 50, 300, true},       {"diastolic_bp", 20, 200, true},
-    {"heart_rate", 20, 250, true},        {"temperature_celsius", 30, 45, true},
-    {"respiratory_rate", 4, 60, false},   {"oxygen_saturation", 50, 100, false},
+    {"systolic_bp", 50, 300, true},     {"diastolic_bp", 20, 200, true},
+    {"heart_rate", 20, 250, true},      {"temperature_celsius", 30, 45, true},
+    {"respiratory_rate", 4, 60, false}, {"oxygen_saturation", 50, 100, false},
 };
 
 const char* kDataTypes[] = {"vital_signs", "patient_demographics", "lab_result", "adverse_event"};
@@ -25,8 +25,8 @@ Result<std::string> OptionalString(const Json& doc, const char* name, size_t max
   if (!doc[name].is_string()) return Status::Invalid(std::string(name) + " must be a string", name);
   std::string v = doc[name].get<std::string>();
   if (v.size() > max_len) {
-    return Status::Invalid(std::string(name) + " is longer than " + std::to_string(max_len) +
-                               " characters", name);
+    return Status::Invalid(
+        std::string(name) + " is longer than " + std::to_string(max_len) + " characters", name);
   }
   return v;
 }
@@ -46,15 +46,19 @@ Result<CanonicalEvent> ParseClinicalEnvelope(const Json& doc,
   for (const char* t : kDataTypes) {
     if (doc.contains(t)) {
       if (!data_type.empty()) {
-        return Status::Invalid("exactly one of vital_signs, patient_demographics, lab_result, "
-                               "adverse_event is allowed per message", t);
+        return Status::Invalid(
+            "exactly one of vital_signs, patient_demographics, lab_result, "
+            "adverse_event is allowed per message",
+            t);
       }
       data_type = t;
     }
   }
   if (data_type.empty()) {
-    return Status::Invalid("missing data: expected one of vital_signs, patient_demographics, "
-                           "lab_result, adverse_event", "vital_signs");
+    return Status::Invalid(
+        "missing data: expected one of vital_signs, patient_demographics, "
+        "lab_result, adverse_event",
+        "vital_signs");
   }
   if (data_type != "vital_signs") {
     return Status::Invalid("data type '" + data_type + "' is not supported yet by this gateway",
@@ -117,8 +121,9 @@ Result<CanonicalEvent> ParseClinicalEnvelope(const Json& doc,
     }
     double v = vs[r.field].get<double>();
     if (!std::isfinite(v) || v < r.min || v > r.max) {
-      return Status::Invalid(std::string(r.field) + " is out of range [" +
-                                 Json(r.min).dump() + ", " + Json(r.max).dump() + "]", field);
+      return Status::Invalid(std::string(r.field) + " is out of range [" + Json(r.min).dump() +
+                                 ", " + Json(r.max).dump() + "]",
+                             field);
     }
     payload[r.field] = v;
   }

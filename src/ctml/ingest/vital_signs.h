@@ -4,12 +4,12 @@
 //    respiratory_rate?, oxygen_saturation?}}
 // An invalid envelope gives Status::Invalid naming the field ("vital_signs.heart_rate").
 //
-//   CTML_ASSIGN_OR_RETURN(CanonicalEvent ev, ParseClinicalEnvelope(doc, pseudonymizer, now, "gateway"));
+//   CTML_ASSIGN_OR_RETURN(CanonicalEvent ev, ParseClinicalEnvelope(doc, pseudonymizer, now,
+//   "gateway"));
 #pragma once
 
-#include <nlohmann/json_fwd.hpp>
-
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 
 #include "ctml/core/status.h"

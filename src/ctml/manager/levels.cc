@@ -33,8 +33,8 @@ const std::vector<ServiceRow>& ServiceTable() {
 }
 
 const std::vector<std::string>& LakeFolders() {
-  static const std::vector<std::string> kFolders = {"bronze", "silver", "quarantine", "features",
-                                                    "datasets", "models"};
+  static const std::vector<std::string> kFolders = {"bronze",   "silver",   "quarantine",
+                                                    "features", "datasets", "models"};
   return kFolders;
 }
 

@@ -25,14 +25,14 @@ enum class RowKind {
 struct ServiceRow {
   int level = 0;
   RowKind kind = RowKind::kService;
-  std::string name;         // "bronze-sink": pid file var/run/<name>.pid, log var/logs/<name>.log
-  std::string command;      // subcommand of the ctml binary ("" for stores)
-  std::string config_key;   // services: the section ("bronze_sink"); stores: the URI key
-  bool has_ready = false;   // answers GET /ready (serve)
-  std::string consumes;     // topics/inputs, for the topology diagram and docs
+  std::string name;        // "bronze-sink": pid file var/run/<name>.pid, log var/logs/<name>.log
+  std::string command;     // subcommand of the ctml binary ("" for stores)
+  std::string config_key;  // services: the section ("bronze_sink"); stores: the URI key
+  bool has_ready = false;  // answers GET /ready (serve)
+  std::string consumes;    // topics/inputs, for the topology diagram and docs
   std::string produces;
   std::string description;
-  std::string api;          // extra endpoints besides /health and /metrics, ';'-separated
+  std::string api;  // extra endpoints besides /health and /metrics, ';'-separated
 
   std::string PortKey() const { return config_key + ".port"; }
   std::string HostKey() const { return config_key + ".host"; }

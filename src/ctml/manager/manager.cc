@@ -111,11 +111,20 @@ int Manager::Run() {
   const int level = options_.level;
   Status st;
   switch (options_.action) {
-    case Action::kNone: break;
-    case Action::kStart: st = Start(level); break;
-    case Action::kStop: st = Stop(level); break;
-    case Action::kRestartRebuild: st = RestartRebuild(level); break;
-    case Action::kClean: st = Clean(options_.all_data); break;
+    case Action::kNone:
+      break;
+    case Action::kStart:
+      st = Start(level);
+      break;
+    case Action::kStop:
+      st = Stop(level);
+      break;
+    case Action::kRestartRebuild:
+      st = RestartRebuild(level);
+      break;
+    case Action::kClean:
+      st = Clean(options_.all_data);
+      break;
   }
   if (!st.ok()) {
     out() << "\nmanager: " << ActionName(options_.action) << " failed: " << st.message()
@@ -166,8 +175,8 @@ Status Manager::StartLevel0() {
   out() << "Level 0  " << LevelTitle(0) << std::endl;
   for (const auto& row : RowsInLevels(0, 0, RowKind::kStore)) {
     Status st = ProbeStore(row, cfg_);
-    out() << "  " << Pad(row.name, 14) << (st.ok() ? "ok    " : "FAILED")
-          << "  " << RedactUri(cfg_.GetString(row.config_key)) << std::endl;
+    out() << "  " << Pad(row.name, 14) << (st.ok() ? "ok    " : "FAILED") << "  "
+          << RedactUri(cfg_.GetString(row.config_key)) << std::endl;
     if (!st.ok()) return st.WithContext(row.name);
   }
   return Status::OK();
@@ -199,7 +208,8 @@ Status Manager::StartService(const ServiceRow& row) {
     return Status::FailedPrecondition(
         "port " + std::to_string(ep.port) + " (" + row.PortKey() +
         ") is already used by another process (another ctml with a different var/, or a "
-        "service whose pid file was deleted); stop it or set " + Config::EnvName(row.PortKey()));
+        "service whose pid file was deleted); stop it or set " +
+        Config::EnvName(row.PortKey()));
   }
   {
     // A marker, so that a failed start shows only this run's lines of the log.
@@ -308,8 +318,8 @@ Status Manager::WaitDrained() {
     auto now = Clock::now();
     if (now >= deadline) {
       return Status::Unavailable("the pipeline did not drain within " +
-                                 Seconds(env_.drain_timeout) + "; records behind:" +
-                                 progress.str());
+                                 Seconds(env_.drain_timeout) +
+                                 "; records behind:" + progress.str());
     }
     if (now >= next_report && behind_total > 0) {
       out() << "  records behind:" << progress.str() << "  (" << Seconds(now - begin) << ")"
@@ -487,8 +497,8 @@ Status Manager::Clean(bool all_data) {
   const fs::path cfg_dir = fs::weakly_canonical(cfg_.dir(), ec);
   const fs::path src_dir = fs::weakly_canonical(env_.source_dir, ec);
   const char* home = std::getenv("HOME");
-  if (var.empty() || var == var.root_path() || is_within(cfg_dir, var) ||
-      is_within(src_dir, var) || (home != nullptr && fs::path(home) == var)) {
+  if (var.empty() || var == var.root_path() || is_within(cfg_dir, var) || is_within(src_dir, var) ||
+      (home != nullptr && fs::path(home) == var)) {
     return Status::FailedPrecondition("refusing to delete '" + var.string() +
                                       "' (paths.var must be a dedicated data folder)");
   }
@@ -691,8 +701,7 @@ void Manager::Urls(int level) {
   out() << "\n== URLs ==" << std::endl;
   for (const auto& row : RowsInLevels(1, level, RowKind::kService)) {
     const std::string base = BaseUrl(ServiceEndpoint(row, cfg_));
-    out() << "  " << Pad(row.name, 14) << base << "/health   " << base << "/metrics"
-          << std::endl;
+    out() << "  " << Pad(row.name, 14) << base << "/health   " << base << "/metrics" << std::endl;
     for (const auto& api : SplitApi(row.api)) {
       size_t space = api.find(' ');
       out() << "  " << Pad("", 14) << Pad(api.substr(0, space), 5) << base << api.substr(space + 1)
@@ -735,7 +744,8 @@ void Manager::Topology(int level) {
     out() << rule << "\n";
   };
   out() << "\n== Topology (" << cfg_.GetString("profile", "embedded") << " profile) ==\n";
-  out() << "  clients / demo generator --HTTP POST /api/clinical/data-->" << "\n";
+  out() << "  clients / demo generator --HTTP POST /api/clinical/data-->"
+        << "\n";
   for (size_t i = 0; i < boxes.size(); ++i) {
     draw(boxes[i]);
     if (i + 1 < boxes.size()) out() << arrow << "\n";

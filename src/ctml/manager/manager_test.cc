@@ -1,10 +1,12 @@
-#include <CLI/CLI.hpp>
+#include "ctml/manager/manager.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -14,7 +16,6 @@
 
 #include "ctml/core/config.h"
 #include "ctml/manager/levels.h"
-#include "ctml/manager/manager.h"
 #include "ctml/manager/options.h"
 #include "ctml/manager/supervisor.h"
 #include "ctml/net/http.h"
@@ -313,9 +314,9 @@ TEST(SupervisorTest, DaemonOutputGoesToTheLogAndStdinIsDevNull) {
   const std::string log = dir.path() + "/out.log";
   std::ofstream(log) << "previous line\n";
   auto pid = SpawnDetached(Opts({"sh", "-c",
-                                "if read x; then echo got-input; else echo stdin-eof; fi; "
-                                "echo to-stdout; echo to-stderr >&2; pwd"},
-                               log, dir.path()));
+                                 "if read x; then echo got-input; else echo stdin-eof; fi; "
+                                 "echo to-stdout; echo to-stderr >&2; pwd"},
+                                log, dir.path()));
   ASSERT_TRUE(pid.ok()) << pid.status().ToString();
   Reaper reaper{*pid};
   ASSERT_TRUE(Eventually([&] { return !IsProcessAlive(*pid); }));
@@ -422,8 +423,8 @@ TEST(ManagerTest, StopStopsServicesOfTheLevelsAndCleansPidFiles) {
   Reaper gw_reaper{*gw};
   ASSERT_TRUE(Eventually([&] { return CommandLineHas(*gw, "gateway"); }));
   ASSERT_TRUE(WritePidFile(m.PidPath("gateway"), *gw).ok());
-  auto feat = SpawnDetached(
-      Opts({"bash", "-c", "exec -a features sleep 300"}, m.LogPath("features")));
+  auto feat =
+      SpawnDetached(Opts({"bash", "-c", "exec -a features sleep 300"}, m.LogPath("features")));
   ASSERT_TRUE(feat.ok());
   Reaper feat_reaper{*feat};
   ASSERT_TRUE(Eventually([&] { return CommandLineHas(*feat, "features"); }));

@@ -1,7 +1,6 @@
 #include "ctml/manager/options.h"
 
 #include <CLI/CLI.hpp>
-
 #include <utility>
 
 #include "ctml/manager/levels.h"
@@ -10,11 +9,16 @@ namespace ctml::manager {
 
 const char* ActionName(Action action) {
   switch (action) {
-    case Action::kNone: return "none";
-    case Action::kStart: return "start";
-    case Action::kStop: return "stop";
-    case Action::kRestartRebuild: return "restart-rebuild";
-    case Action::kClean: return "clean";
+    case Action::kNone:
+      return "none";
+    case Action::kStart:
+      return "start";
+    case Action::kStop:
+      return "stop";
+    case Action::kRestartRebuild:
+      return "restart-rebuild";
+    case Action::kClean:
+      return "clean";
   }
   return "?";
 }
@@ -22,8 +26,9 @@ const char* ActionName(Action action) {
 void AddManagerFlags(CLI::App* app, ManagerFlags* f) {
   app->set_help_flag("--help", "Print this help and exit");
   auto* actions = "Actions (at most one)";
-  app->add_flag("--start", f->start, "Start levels 0..N (idempotent); at level 4 also load demo "
-                                     "data, train the first model and make serving ready")
+  app->add_flag("--start", f->start,
+                "Start levels 0..N (idempotent); at level 4 also load demo "
+                "data, train the first model and make serving ready")
       ->group(actions);
   app->add_flag("--stop", f->stop, "Stop the services of levels 1..N (SIGTERM, then SIGKILL)")
       ->group(actions);
@@ -71,9 +76,9 @@ Result<ManagerOptions> ValidateManagerFlags(const ManagerFlags& f) {
   }
   auto level = ParseLevel(f.level);
   if (!level) {
-    return Status::Invalid("--level must be 0-" + std::to_string(kMaxLevel) + " or 'all', got '" +
-                               f.level + "'",
-                           "--level");
+    return Status::Invalid(
+        "--level must be 0-" + std::to_string(kMaxLevel) + " or 'all', got '" + f.level + "'",
+        "--level");
   }
   o.level = *level;
   if (f.all_data && !f.clean) return Status::Invalid("--all-data needs --clean", "--all-data");

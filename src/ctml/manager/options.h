@@ -52,8 +52,7 @@ struct ManagerOptions {
 
   // True when neither an action nor a view was asked for (the CLI prints --help then).
   bool Empty() const {
-    return action == Action::kNone && !summary && !health && !logs && !urls && !topology &&
-           !demo;
+    return action == Action::kNone && !summary && !health && !logs && !urls && !topology && !demo;
   }
 };
 

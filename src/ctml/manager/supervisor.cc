@@ -94,8 +94,8 @@ Result<pid_t> SpawnDetached(const SpawnOptions& options) {
   }
   int log_fd = ::open(options.log_path.empty() ? "/dev/null" : options.log_path.c_str(),
                       O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-  if (log_fd < 0) return Status::IOError("cannot open log '" + options.log_path + "': " +
-                                         ErrnoText(errno));
+  if (log_fd < 0)
+    return Status::IOError("cannot open log '" + options.log_path + "': " + ErrnoText(errno));
   int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   int pipefd[2];
   if (null_fd < 0 || ::pipe2(pipefd, O_CLOEXEC) != 0) {
@@ -238,9 +238,12 @@ bool CommandLineHas(pid_t pid, std::string_view token) {
 
 const char* StopOutcomeName(StopOutcome outcome) {
   switch (outcome) {
-    case StopOutcome::kNotRunning: return "not running";
-    case StopOutcome::kTerminated: return "terminated";
-    case StopOutcome::kKilled: return "killed";
+    case StopOutcome::kNotRunning:
+      return "not running";
+    case StopOutcome::kTerminated:
+      return "terminated";
+    case StopOutcome::kKilled:
+      return "killed";
   }
   return "?";
 }
@@ -332,8 +335,8 @@ ProcessInfo InspectPidFile(const std::string& path, std::string_view token) {
     info.state = ProcessState::kRunning;
     struct stat st;
     if (::stat(path.c_str(), &st) == 0) {
-      info.since_us = static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000 +
-                      st.st_mtim.tv_nsec / 1000;
+      info.since_us =
+          static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000 + st.st_mtim.tv_nsec / 1000;
     }
   } else {
     info.state = ProcessState::kStale;

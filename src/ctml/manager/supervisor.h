@@ -63,13 +63,12 @@ Status RemovePidFile(const std::string& path);  // OK when absent
 enum class ProcessState { kStopped, kRunning, kStale };
 struct ProcessInfo {
   ProcessState state = ProcessState::kStopped;
-  pid_t pid = 0;           // from the pid file (also for kStale)
-  int64_t since_us = 0;    // pid file mtime = start time, when running
+  pid_t pid = 0;         // from the pid file (also for kStale)
+  int64_t since_us = 0;  // pid file mtime = start time, when running
 };
 // kStopped: no pid file; kRunning: the pid is alive and its command line has `token` (when
 // token is non-empty); kStale: a pid file whose process is gone (or is someone else's now).
 ProcessInfo InspectPidFile(const std::string& path, std::string_view token);
-
 
 // The last `lines` lines of a text file (fewer when it is shorter; empty when absent).
 std::vector<std::string> TailFile(const std::string& path, size_t lines);

@@ -20,9 +20,9 @@ Status XgbError(const char* what) {
   return Status::Internal(std::string("xgboost ") + what + ": " + (err ? err : "unknown error"));
 }
 
-#define CTML_XGB(call, what)                  \
-  do {                                        \
-    if ((call) != 0) return XgbError(what);   \
+#define CTML_XGB(call, what)                \
+  do {                                      \
+    if ((call) != 0) return XgbError(what); \
   } while (false)
 
 // Owns a DMatrixHandle.
@@ -155,8 +155,7 @@ struct Booster::Impl {
 
 Booster::~Booster() = default;
 
-Result<std::unique_ptr<Booster>> Booster::Train(const DMatrixView& train,
-                                                const DMatrixView& valid,
+Result<std::unique_ptr<Booster>> Booster::Train(const DMatrixView& train, const DMatrixView& valid,
                                                 const TrainParams& params, TrainReport* report) {
   if (train.rows == 0) return Status::Invalid("training set is empty");
   if (valid.rows == 0) return Status::Invalid("validation set is empty");
@@ -300,8 +299,7 @@ Result<std::vector<float>> Booster::Predict(const float* x, size_t rows, size_t 
   return std::vector<float>(out, out + rows);
 }
 
-Result<std::vector<float>> Booster::Contributions(const float* x, size_t rows,
-                                                  size_t cols) const {
+Result<std::vector<float>> Booster::Contributions(const float* x, size_t rows, size_t cols) const {
   if (rows == 0) return std::vector<float>{};
   if (impl_->num_features != 0 && cols != impl_->num_features) {
     return Status::Invalid("model expects " + std::to_string(impl_->num_features) +

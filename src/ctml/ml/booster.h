@@ -40,7 +40,7 @@ struct TrainParams {
 };
 
 struct TrainReport {
-  int best_iteration = 0;   // 0-based round with the best validation logloss
+  int best_iteration = 0;  // 0-based round with the best validation logloss
   double best_valid_logloss = 0;
   double scale_pos_weight = 1;
   std::vector<double> valid_logloss;  // per round

@@ -116,10 +116,14 @@ ConfusionMatrix Confusion(Labels y, Scores p, double threshold) {
   for (size_t i = 0; i < n; ++i) {
     bool pred = static_cast<double>(p[i]) >= threshold;
     bool truth = Pos(y[i]);
-    if (pred && truth) ++c.tp;
-    else if (pred && !truth) ++c.fp;
-    else if (!pred && truth) ++c.fn;
-    else ++c.tn;
+    if (pred && truth)
+      ++c.tp;
+    else if (pred && !truth)
+      ++c.fp;
+    else if (!pred && truth)
+      ++c.fn;
+    else
+      ++c.tn;
   }
   c.sensitivity = Ratio(c.tp, c.tp + c.fn);
   c.specificity = Ratio(c.tn, c.tn + c.fp);
@@ -136,8 +140,8 @@ double ThresholdForSensitivity(Labels y, Scores p, double target) {
   }
   if (pos_scores.empty()) return 0.5;
   std::sort(pos_scores.begin(), pos_scores.end(), std::greater<float>());
-  double need = std::ceil(std::clamp(target, 0.0, 1.0) * static_cast<double>(pos_scores.size()) -
-                          1e-9);
+  double need =
+      std::ceil(std::clamp(target, 0.0, 1.0) * static_cast<double>(pos_scores.size()) - 1e-9);
   size_t k = std::clamp<size_t>(static_cast<size_t>(need), 1, pos_scores.size());
   return pos_scores[k - 1];
 }

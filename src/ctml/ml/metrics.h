@@ -41,7 +41,7 @@ ConfusionMatrix Confusion(Labels y, Scores p, double threshold);
 double ThresholdForSensitivity(Labels y, Scores p, double target);
 
 struct CalibrationBin {
-  double low = 0, high = 0;       // score range of the bin
+  double low = 0, high = 0;  // score range of the bin
   double mean_predicted = 0;
   double observed_rate = 0;
   int64_t count = 0;

@@ -45,9 +45,15 @@ Split SplitBySubject(const std::vector<std::string>& subject_keys, SplitFraction
   }
   for (size_t row = 0; row < subject_keys.size(); ++row) {
     switch (split_of[subject_keys[row]]) {
-      case 0: out.train.push_back(row); break;
-      case 1: out.valid.push_back(row); break;
-      default: out.test.push_back(row); break;
+      case 0:
+        out.train.push_back(row);
+        break;
+      case 1:
+        out.valid.push_back(row);
+        break;
+      default:
+        out.test.push_back(row);
+        break;
     }
   }
   return out;

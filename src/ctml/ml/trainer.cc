@@ -212,9 +212,10 @@ class Trainer {
     m["positives"] = static_cast<double>(positives);
     Progress("test: roc_auc %.4f [%.4f, %.4f] (baseline gblinear %.4f), pr_auc %.4f, brier %.4f",
              m["roc_auc"], ci.low, ci.high, baseline_auc, m["pr_auc"], m["brier"]);
-    Progress("threshold %.4f (target sensitivity %.2f on valid): sensitivity %.3f, "
-             "specificity %.3f, ppv %.3f, npv %.3f",
-             threshold, o_.target_sensitivity, cm.sensitivity, cm.specificity, cm.ppv, cm.npv);
+    Progress(
+        "threshold %.4f (target sensitivity %.2f on valid): sensitivity %.3f, "
+        "specificity %.3f, ppv %.3f, npv %.3f",
+        threshold, o_.target_sensitivity, cm.sensitivity, cm.specificity, cm.ppv, cm.npv);
 
     Json metrics_json = Json::object();
     for (const auto& [k, v] : m) metrics_json[k] = Num(v);
@@ -264,9 +265,9 @@ class Trainer {
                      {"booster", "gbtree"},
                      {"artifact_uri", artifact_uri(next_version)},
                      {"imputation", "missing values are NaN and handled natively by XGBoost"}};
-    CTML_ASSIGN_OR_RETURN(auto mv, meta_.CreateModelVersion(name, result_.run_id,
-                                                            artifact_uri(next_version),
-                                                            manifest.dump()));
+    CTML_ASSIGN_OR_RETURN(auto mv,
+                          meta_.CreateModelVersion(name, result_.run_id, artifact_uri(next_version),
+                                                   manifest.dump()));
     if (mv.version != next_version) {
       // A concurrent registration took the predicted number: the artifacts follow the real one.
       Progress("warning: registry assigned version %lld (expected %lld)",
@@ -282,10 +283,10 @@ class Trainer {
     // 7. Artifacts.
     CTML_ASSIGN_OR_RETURN(std::string model_bytes, booster->Save());
     CTML_RETURN_NOT_OK(lake_.PutBytes(result_.artifact_uri + "/model.ubj", model_bytes));
-    CTML_RETURN_NOT_OK(lake_.PutBytes(result_.artifact_uri + "/manifest.json",
-                                      result_.manifest_json + "\n"));
-    Progress("wrote %s/{model.ubj,manifest.json} (%zu bytes model)",
-             result_.artifact_uri.c_str(), model_bytes.size());
+    CTML_RETURN_NOT_OK(
+        lake_.PutBytes(result_.artifact_uri + "/manifest.json", result_.manifest_json + "\n"));
+    Progress("wrote %s/{model.ubj,manifest.json} (%zu bytes model)", result_.artifact_uri.c_str(),
+             model_bytes.size());
 
     // 8. Run record.
     run.status = "FINISHED";
@@ -327,10 +328,9 @@ class Trainer {
                          {"roc_auc", Num(m["roc_auc"])},
                          {"previous_production_version", prod_version},
                          {"previous_production_roc_auc", Num(prod_auc)},
-                         {"reason", prod_version == 0 ? "no production version"
-                                    : alias == "production"
-                                        ? "test roc_auc >= production's"
-                                        : "test roc_auc < production's"}};
+                         {"reason", prod_version == 0       ? "no production version"
+                                    : alias == "production" ? "test roc_auc >= production's"
+                                                            : "test roc_auc < production's"}};
     CTML_RETURN_NOT_OK(
         meta_.AppendAudit(o_.actor, "model.promote", object, promo_detail.dump()).status());
     Progress("registered %s as %s", object.c_str(), alias.c_str());
@@ -352,8 +352,10 @@ std::map<std::string, double> ManifestMetrics(const std::string& manifest_json) 
   auto it = doc->find("metrics");
   if (it == doc->end() || !it->is_object()) return out;
   for (const auto& [k, v] : it->items()) {
-    if (v.is_number()) out[k] = v.get<double>();
-    else if (v.is_null()) out[k] = std::nan("");
+    if (v.is_number())
+      out[k] = v.get<double>();
+    else if (v.is_null())
+      out[k] = std::nan("");
   }
   return out;
 }

@@ -1,19 +1,20 @@
 // TrainModel end to end on the embedded adapters: synthetic Silver vitals in a file:// lake, the
 // SQLite meta store, the committed-style feature spec.
+#include "ctml/ml/trainer.h"
+
 #include <arrow/api.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <filesystem>
-#include <random>
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "ctml/core/ids.h"
 #include "ctml/core/time.h"
 #include "ctml/features/spec.h"
 #include "ctml/ml/booster.h"
 #include "ctml/ml/metrics.h"
-#include "ctml/ml/trainer.h"
 #include "ctml/store/factory.h"
 
 namespace ctml::ml {
@@ -82,13 +83,11 @@ std::shared_ptr<arrow::Table> SilverVitals(uint32_t seed) {
   EXPECT_TRUE(et.Finish(&a_et).ok());
   EXPECT_TRUE(ra.Finish(&a_ra).ok());
   EXPECT_TRUE(val.Finish(&a_val).ok());
-  auto schema = arrow::schema({arrow::field("event_id", arrow::utf8()),
-                               arrow::field("subject_key", arrow::utf8()),
-                               arrow::field("source", arrow::utf8()),
-                               arrow::field("test_code", arrow::utf8()),
-                               arrow::field("event_time", ts_type),
-                               arrow::field("received_at", ts_type),
-                               arrow::field("value", arrow::float64())});
+  auto schema = arrow::schema(
+      {arrow::field("event_id", arrow::utf8()), arrow::field("subject_key", arrow::utf8()),
+       arrow::field("source", arrow::utf8()), arrow::field("test_code", arrow::utf8()),
+       arrow::field("event_time", ts_type), arrow::field("received_at", ts_type),
+       arrow::field("value", arrow::float64())});
   return arrow::Table::Make(schema, {a_id, a_sk, a_src, a_tc, a_et, a_ra, a_val});
 }
 
@@ -120,9 +119,8 @@ class TrainerTest : public ::testing::Test {
     std::filesystem::remove_all(dir_, ec);
   }
   void WriteSilver() {
-    ASSERT_TRUE(lake_->WriteParquet("silver/vitals/date=2024-03-01/part-0.parquet",
-                                    SilverVitals(11))
-                    .ok());
+    ASSERT_TRUE(
+        lake_->WriteParquet("silver/vitals/date=2024-03-01/part-0.parquet", SilverVitals(11)).ok());
   }
 
   std::filesystem::path dir_;
@@ -146,8 +144,8 @@ TEST_F(TrainerTest, TrainsRegistersAndPromotes) {
   EXPECT_LE(r->metrics.at("roc_auc_ci_low"), r->metrics.at("roc_auc"));
   EXPECT_GE(r->metrics.at("roc_auc_ci_high"), r->metrics.at("roc_auc"));
   EXPECT_FALSE(std::isnan(r->metrics.at("baseline_roc_auc")));
-  const double n = r->metrics.at("tp") + r->metrics.at("fp") + r->metrics.at("tn") +
-                   r->metrics.at("fn");
+  const double n =
+      r->metrics.at("tp") + r->metrics.at("fp") + r->metrics.at("tn") + r->metrics.at("fn");
   EXPECT_EQ(n, r->metrics.at("n_test"));
   EXPECT_GT(r->threshold, 0.0);
   EXPECT_LT(r->threshold, 1.0);

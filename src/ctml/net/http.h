@@ -27,9 +27,9 @@
 namespace ctml::net {
 
 struct HttpRequest {
-  std::string method;  // "GET", "POST", ...
-  std::string target;  // raw target, "/v1/predict?x=1"
-  std::string path;    // "/v1/predict"
+  std::string method;                          // "GET", "POST", ...
+  std::string target;                          // raw target, "/v1/predict?x=1"
+  std::string path;                            // "/v1/predict"
   std::map<std::string, std::string> query;    // decoded query parameters
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;

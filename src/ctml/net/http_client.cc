@@ -1,13 +1,12 @@
 // HttpClient: blocking calls over one keep-alive Beast tcp_stream. Every operation runs
 // asynchronously on a private io_context (tcp_stream timeouts only apply to async operations)
 // and the call waits for it, so each step is bounded by `timeout`.
-#include <optional>
-#include <utility>
-#include <vector>
-
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <optional>
+#include <utility>
+#include <vector>
 
 #include "ctml/net/http.h"
 #include "ctml/net/http_internal.h"

@@ -95,12 +95,24 @@ HttpResponse HttpResponse::Text(int status, std::string body) {
 HttpResponse HttpResponse::Error(const Status& status) {
   int http = 500;
   switch (status.code()) {
-    case StatusCode::kInvalid: http = 400; break;
-    case StatusCode::kNotFound: http = 404; break;
-    case StatusCode::kFailedPrecondition: http = 409; break;
-    case StatusCode::kPayloadTooLarge: http = 413; break;
-    case StatusCode::kUnavailable: http = 503; break;
-    default: http = 500; break;
+    case StatusCode::kInvalid:
+      http = 400;
+      break;
+    case StatusCode::kNotFound:
+      http = 404;
+      break;
+    case StatusCode::kFailedPrecondition:
+      http = 409;
+      break;
+    case StatusCode::kPayloadTooLarge:
+      http = 413;
+      break;
+    case StatusCode::kUnavailable:
+      http = 503;
+      break;
+    default:
+      http = 500;
+      break;
   }
   return Json(http, ErrorBody(status));
 }

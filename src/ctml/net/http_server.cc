@@ -7,6 +7,10 @@
 // io_context, after which the worker threads return.
 #include <array>
 #include <atomic>
+#include <boost/asio.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <csignal>
 #include <cstdint>
 #include <limits>
@@ -15,11 +19,6 @@
 #include <set>
 #include <thread>
 #include <typeinfo>
-
-#include <boost/asio.hpp>
-#include <boost/asio/as_tuple.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 
 #include "ctml/core/json.h"
 #include "ctml/core/log.h"
@@ -388,8 +387,8 @@ struct HttpServer::Impl {
     }
     acceptor.emplace(ctrl);
     auto fail = [&](const char* what) {
-      Status st = Status::Unavailable(std::string("cannot ") + what + " " + Addr() + ": " +
-                                      ec.message());
+      Status st =
+          Status::Unavailable(std::string("cannot ") + what + " " + Addr() + ": " + ec.message());
       beast::error_code ignored;
       acceptor->close(ignored);
       acceptor.reset();
@@ -423,8 +422,7 @@ struct HttpServer::Impl {
     }
     started.store(true);
     log::Info(kComponent, "listening",
-              {{"service", opts.service},
-               {"addr", opts.host + ":" + std::to_string(port.load())}});
+              {{"service", opts.service}, {"addr", opts.host + ":" + std::to_string(port.load())}});
     return Status::OK();
   }
 

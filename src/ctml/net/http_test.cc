@@ -1,4 +1,7 @@
+#include "ctml/net/http.h"
+
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -12,11 +15,8 @@
 #include <stdexcept>
 #include <thread>
 
-#include <gtest/gtest.h>
-
 #include "ctml/core/json.h"
 #include "ctml/core/metrics.h"
-#include "ctml/net/http.h"
 #include "ctml/net/http_internal.h"
 
 namespace ctml::net {
@@ -103,8 +103,8 @@ TEST(HttpResponse, ErrorMapsStatusCodes) {
   EXPECT_EQ(body["error"]["code"], "INVALID_ARGUMENT");
   EXPECT_EQ(body["error"]["message"], "heart rate out of range");
   EXPECT_EQ(body["error"]["field"], "vitals.hr");
-  EXPECT_TRUE(Json::parse(HttpResponse::Error(404, "NOT_FOUND", "m").body)["error"]["field"]
-                  .is_null());
+  EXPECT_TRUE(
+      Json::parse(HttpResponse::Error(404, "NOT_FOUND", "m").body)["error"]["field"].is_null());
 }
 
 TEST(HttpServer, RoutesUnknownPathAndWrongMethod) {
@@ -186,9 +186,8 @@ TEST(HttpServer, JsonEchoWithHeadersAndQuery) {
 
 TEST(HttpServer, KeepAliveReusesOneConnectionAndHonoursClose) {
   HttpServer server(TestOptions("keepalive-test"));
-  server.Route("GET", "/peer", [](const HttpRequest& req) {
-    return HttpResponse::Text(200, req.peer);
-  });
+  server.Route("GET", "/peer",
+               [](const HttpRequest& req) { return HttpResponse::Text(200, req.peer); });
   server.Route("GET", "/bye", [](const HttpRequest& req) {
     HttpResponse r = HttpResponse::Text(200, req.peer);
     r.headers.emplace_back("Connection", "close");
@@ -215,8 +214,8 @@ TEST(HttpServer, KeepAliveReusesOneConnectionAndHonoursClose) {
   EXPECT_NE(after->body, bye->body) << "client must reconnect after Connection: close";
 
   // A raw HTTP/1.1 request with Connection: close gets one response and then EOF.
-  std::string raw = RawExchange(
-      server.port(), "GET /peer HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  std::string raw =
+      RawExchange(server.port(), "GET /peer HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_NE(raw.find("HTTP/1.1 200"), std::string::npos) << raw;
   EXPECT_NE(raw.find("Connection: close"), std::string::npos) << raw;
 }
@@ -225,9 +224,8 @@ TEST(HttpServer, ClientReconnectsAfterServerClosedIdleConnection) {
   ServerOptions o = TestOptions("idle-test");
   o.idle_timeout = std::chrono::seconds(1);
   HttpServer server(o);
-  server.Route("GET", "/peer", [](const HttpRequest& req) {
-    return HttpResponse::Text(200, req.peer);
-  });
+  server.Route("GET", "/peer",
+               [](const HttpRequest& req) { return HttpResponse::Text(200, req.peer); });
   ASSERT_TRUE(server.Start().ok());
   HttpClient client("127.0.0.1", server.port());
   auto first = client.Get("/peer");
@@ -269,8 +267,8 @@ TEST(HttpServer, BodyOverLimitIs413) {
   char size_hex[16];
   std::snprintf(size_hex, sizeof(size_hex), "%zx", chunk.size());
   const std::string head = "POST /in HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
-  std::string raw = RawExchange(
-      server.port(), head + std::string(size_hex) + "\r\n" + chunk + "\r\n0\r\n\r\n");
+  std::string raw =
+      RawExchange(server.port(), head + std::string(size_hex) + "\r\n" + chunk + "\r\n0\r\n\r\n");
   EXPECT_NE(raw.find("HTTP/1.1 413"), std::string::npos) << raw.substr(0, 200);
   EXPECT_NE(raw.find("PAYLOAD_TOO_LARGE"), std::string::npos);
 
@@ -327,29 +325,26 @@ TEST(HttpServer, HealthAndMetricsBuiltins) {
   EXPECT_EQ(text.find("SECRET-42"), std::string::npos) << "raw targets must not become labels";
   EXPECT_EQ(text.find("zzz-unknown-path"), std::string::npos);
 
-  double before = Metrics()
-                      .Counter("ctml_http_requests_total", "",
-                               {{"service", service},
-                                {"method", "GET"},
-                                {"path", "/health"},
-                                {"status", "200"}})
-                      .Value();
+  double before =
+      Metrics()
+          .Counter(
+              "ctml_http_requests_total", "",
+              {{"service", service}, {"method", "GET"}, {"path", "/health"}, {"status", "200"}})
+          .Value();
   ASSERT_TRUE(client.Get("/health").ok());
-  double after = Metrics()
-                     .Counter("ctml_http_requests_total", "",
-                              {{"service", service},
-                               {"method", "GET"},
-                               {"path", "/health"},
-                               {"status", "200"}})
-                     .Value();
+  double after =
+      Metrics()
+          .Counter(
+              "ctml_http_requests_total", "",
+              {{"service", service}, {"method", "GET"}, {"path", "/health"}, {"status", "200"}})
+          .Value();
   EXPECT_EQ(after, before + 1);
 }
 
 TEST(HttpServer, ServiceCanOverrideHealth) {
   HttpServer server(TestOptions("override-test"));
-  server.Route("GET", "/health", [](const HttpRequest&) {
-    return HttpResponse::Json(503, R"({"status":"DOWN"})");
-  });
+  server.Route("GET", "/health",
+               [](const HttpRequest&) { return HttpResponse::Json(503, R"({"status":"DOWN"})"); });
   ASSERT_TRUE(server.Start().ok());
   HttpClient client("127.0.0.1", server.port());
   auto r = client.Get("/health");

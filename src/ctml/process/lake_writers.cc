@@ -86,12 +86,12 @@ Status WriteBronze(store::Lake& lake, const std::string& event_type,
                    const std::vector<store::LogRecord>& batch) {
   if (batch.empty()) return Status::OK();
   std::vector<ColumnDef> cols = {
-      {"event_id", ColumnType::kString},       {"event_type", ColumnType::kString},
-      {"study_id", ColumnType::kString},       {"site_id", ColumnType::kString},
-      {"subject_key", ColumnType::kString},    {"event_time", ColumnType::kTimestampUs},
+      {"event_id", ColumnType::kString},         {"event_type", ColumnType::kString},
+      {"study_id", ColumnType::kString},         {"site_id", ColumnType::kString},
+      {"subject_key", ColumnType::kString},      {"event_time", ColumnType::kTimestampUs},
       {"received_at", ColumnType::kTimestampUs}, {"source", ColumnType::kString},
-      {"schema_version", ColumnType::kInt32},  {"payload", ColumnType::kString},
-      {"log_topic", ColumnType::kString},      {"log_partition", ColumnType::kInt32},
+      {"schema_version", ColumnType::kInt32},    {"payload", ColumnType::kString},
+      {"log_topic", ColumnType::kString},        {"log_partition", ColumnType::kInt32},
       {"log_offset", ColumnType::kInt64}};
   DatePartitions parts(cols);
   std::vector<Quarantined> bad;
@@ -126,13 +126,13 @@ Result<std::vector<StandardizedVital>> WriteSilverVitals(
   std::vector<StandardizedVital> out;
   if (batch.empty()) return out;
   std::vector<ColumnDef> cols = {
-      {"event_id", ColumnType::kString},       {"source_event_id", ColumnType::kString},
-      {"subject_key", ColumnType::kString},    {"study_id", ColumnType::kString},
-      {"site_id", ColumnType::kString},        {"source", ColumnType::kString},
+      {"event_id", ColumnType::kString},        {"source_event_id", ColumnType::kString},
+      {"subject_key", ColumnType::kString},     {"study_id", ColumnType::kString},
+      {"site_id", ColumnType::kString},         {"source", ColumnType::kString},
       {"event_time", ColumnType::kTimestampUs}, {"received_at", ColumnType::kTimestampUs},
-      {"test_code", ColumnType::kString},      {"loinc", ColumnType::kString},
-      {"value", ColumnType::kDouble},          {"unit", ColumnType::kString},
-      {"orig_value", ColumnType::kDouble},     {"orig_unit", ColumnType::kString}};
+      {"test_code", ColumnType::kString},       {"loinc", ColumnType::kString},
+      {"value", ColumnType::kDouble},           {"unit", ColumnType::kString},
+      {"orig_value", ColumnType::kDouble},      {"orig_unit", ColumnType::kString}};
   DatePartitions parts(cols);
   std::vector<Quarantined> bad;
   std::set<std::string> seen;
@@ -173,9 +173,12 @@ Result<std::vector<StandardizedVital>> WriteSilverVitals(
       b.Double(12, value);  // the gateway's fields are already in SDTM standard units
       b.String(13, vc.unit);
       b.EndRow();
-      Json msg = {{"event_id", row_id},           {"subject_key", ev->subject_key},
-                  {"event_time_us", ev->event_time_us}, {"received_at_us", ev->received_at_us},
-                  {"test_code", vc.test_code},     {"value", value},
+      Json msg = {{"event_id", row_id},
+                  {"subject_key", ev->subject_key},
+                  {"event_time_us", ev->event_time_us},
+                  {"received_at_us", ev->received_at_us},
+                  {"test_code", vc.test_code},
+                  {"value", value},
                   {"unit", vc.unit}};
       out.push_back({ev->subject_key, msg.dump()});
     }

@@ -24,7 +24,8 @@ namespace ctml::process {
 // One standardized vital (a Silver row) as published on topic "silver.vitals".
 struct StandardizedVital {
   std::string subject_key;
-  std::string json;  // {"event_id","subject_key","event_time_us","received_at_us","test_code","value","unit"}
+  std::string
+      json;  // {"event_id","subject_key","event_time_us","received_at_us","test_code","value","unit"}
 };
 
 // The vital-signs fields of the canonical payload and their SDTM/LOINC codes and units.
@@ -41,7 +42,7 @@ Status WriteBronze(store::Lake& lake, const std::string& event_type,
 
 // Writes Silver vitals (and quarantine) for the batch; returns the standardized events to
 // publish, in input order, deduplicated by event_id within the batch.
-Result<std::vector<StandardizedVital>> WriteSilverVitals(store::Lake& lake,
-                                                         const std::vector<store::LogRecord>& batch);
+Result<std::vector<StandardizedVital>> WriteSilverVitals(
+    store::Lake& lake, const std::vector<store::LogRecord>& batch);
 
 }  // namespace ctml::process

@@ -83,8 +83,8 @@ TEST_F(LakeWritersTest, SilverIsTallTypedPartitionedByEventDateAndQuarantinesBad
   auto q = lake_->ReadDataset("quarantine/vital_signs");
   ASSERT_TRUE(q.ok()) << q.status().ToString();
   ASSERT_EQ((*q)->num_rows(), 1);
-  auto reason = std::static_pointer_cast<arrow::StringArray>(
-      (*q)->GetColumnByName("reason_code")->chunk(0));
+  auto reason =
+      std::static_pointer_cast<arrow::StringArray>((*q)->GetColumnByName("reason_code")->chunk(0));
   EXPECT_EQ(reason->GetString(0), "MALFORMED_EVENT");
 }
 

@@ -65,8 +65,8 @@ Result<std::shared_ptr<arrow::Table>> TableBuilder::Finish() {
   for (size_t i = 0; i < impl_->defs.size(); ++i) {
     std::shared_ptr<arrow::Array> arr;
     auto st = impl_->builders[i]->Finish(&arr);
-    if (!st.ok()) return Status::Internal("building column " + impl_->defs[i].name + ": " +
-                                          st.ToString());
+    if (!st.ok())
+      return Status::Internal("building column " + impl_->defs[i].name + ": " + st.ToString());
     if (arr->length() != rows_) {
       return Status::Internal("column " + impl_->defs[i].name + " has " +
                               std::to_string(arr->length()) + " values for " +

@@ -52,8 +52,9 @@ Status ModelHolder::Reload() {
     std::lock_guard lock(mu_);
     current_ = std::move(model);
   }
-  Metrics().Gauge("ctml_serve_model_version", "Version of the served model").Set(
-      static_cast<double>(mv.version));
+  Metrics()
+      .Gauge("ctml_serve_model_version", "Version of the served model")
+      .Set(static_cast<double>(mv.version));
   log::Info("serve", "model loaded",
             {{"model", name_}, {"version", std::to_string(mv.version)}, {"alias", alias_}});
   return Status::OK();

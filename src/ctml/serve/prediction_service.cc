@@ -1,13 +1,13 @@
 #include "ctml/serve/prediction_service.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <map>
 #include <set>
-
-#include <fmt/format.h>
 
 #include "ctml/core/crypto.h"
 #include "ctml/core/json.h"
@@ -19,8 +19,10 @@ namespace ctml::serve {
 namespace {
 
 Json ModelInfo(const LoadedModel& m) {
-  return {{"name", m.name},         {"version", m.version},
-          {"alias", m.alias},       {"run_id", m.run_id},
+  return {{"name", m.name},
+          {"version", m.version},
+          {"alias", m.alias},
+          {"run_id", m.run_id},
           {"loaded_at", FormatIso8601(m.loaded_at_us)}};
 }
 
@@ -28,7 +30,8 @@ Json ModelInfo(const LoadedModel& m) {
 std::string CacheKey(const LoadedModel& m, const float* x, size_t n) {
   std::string buf = m.name + "\x1f" + std::to_string(m.version) + "\x1f";
   buf.append(reinterpret_cast<const char*>(x), n * sizeof(float));
-  return "pred:" + m.name + ":" + std::to_string(m.version) + ":" + HexEncode(Sha256(buf)).substr(0, 32);
+  return "pred:" + m.name + ":" + std::to_string(m.version) + ":" +
+         HexEncode(Sha256(buf)).substr(0, 32);
 }
 
 struct RecordInput {
@@ -80,7 +83,8 @@ net::HttpResponse PredictionService::HandleReload(const net::HttpRequest&) {
     return net::HttpResponse::Error(st);
   }
   auto model = models_.Current();
-  return net::HttpResponse::Json(200, Json{{"status", "LOADED"}, {"model", ModelInfo(*model)}}.dump());
+  return net::HttpResponse::Json(200,
+                                 Json{{"status", "LOADED"}, {"model", ModelInfo(*model)}}.dump());
 }
 
 net::HttpResponse PredictionService::HandlePredict(const net::HttpRequest& req) {
@@ -97,16 +101,17 @@ net::HttpResponse PredictionService::HandlePredict(const net::HttpRequest& req) 
   }
   auto doc = ParseJson(req.body, 16);
   if (!doc.ok()) return net::HttpResponse::Error(doc.status());
-  if (!doc->is_object()) return net::HttpResponse::Error(400, "INVALID_ARGUMENT", "body must be a JSON object", "");
+  if (!doc->is_object())
+    return net::HttpResponse::Error(400, "INVALID_ARGUMENT", "body must be a JSON object", "");
   auto recs = doc->find("records");
   if (recs == doc->end() || !recs->is_array() || recs->empty()) {
     return net::HttpResponse::Error(400, "INVALID_ARGUMENT", "records must be a non-empty array",
                                     "records");
   }
   if (recs->size() > options_.max_records) {
-    return net::HttpResponse::Error(400, "INVALID_ARGUMENT",
-                                    "at most " + std::to_string(options_.max_records) +
-                                        " records per request", "records");
+    return net::HttpResponse::Error(
+        400, "INVALID_ARGUMENT",
+        "at most " + std::to_string(options_.max_records) + " records per request", "records");
   }
   bool use_cache = doc->value("use_cache", true);
   bool explain = doc->value("explain", false);
@@ -118,7 +123,8 @@ net::HttpResponse PredictionService::HandlePredict(const net::HttpRequest& req) 
     const Json& r = (*recs)[i];
     std::string where = "records[" + std::to_string(i) + "]";
     if (!r.is_object()) {
-      return net::HttpResponse::Error(400, "INVALID_ARGUMENT", "each record must be an object", where);
+      return net::HttpResponse::Error(400, "INVALID_ARGUMENT", "each record must be an object",
+                                      where);
     }
     RecordInput in;
     if (r.contains("patient_id")) {
@@ -165,9 +171,10 @@ net::HttpResponse PredictionService::HandlePredict(const net::HttpRequest& req) 
                                         "unknown features: " + join(unknown), where + ".features");
       }
       if (!missing.empty()) {
-        return net::HttpResponse::Error(400, "INVALID_ARGUMENT",
-                                        "missing features (send null for unknown values): " +
-                                            join(missing), where + ".features");
+        return net::HttpResponse::Error(
+            400, "INVALID_ARGUMENT",
+            "missing features (send null for unknown values): " + join(missing),
+            where + ".features");
       }
     } else {
       if (in.patient_id.empty()) {
@@ -176,7 +183,8 @@ net::HttpResponse PredictionService::HandlePredict(const net::HttpRequest& req) 
                                         where + ".patient_id");
       }
       auto vec = online_.Get(pseudonymizer_.SubjectKey(in.patient_id), options_.view);
-      if (!vec.ok()) return net::HttpResponse::Error(503, "UNAVAILABLE", "online store unavailable", "");
+      if (!vec.ok())
+        return net::HttpResponse::Error(503, "UNAVAILABLE", "online store unavailable", "");
       if (!vec->has_value()) {
         return net::HttpResponse::Error(404, "NOT_FOUND",
                                         "no features in the online store for this patient",
@@ -224,7 +232,8 @@ net::HttpResponse PredictionService::HandlePredict(const net::HttpRequest& req) 
     if (!p.ok()) return net::HttpResponse::Error(p.status());
     for (size_t k = 0; k < todo.size(); ++k) {
       probs[todo[k]] = (*p)[k];
-      if (use_cache) (void)cache_.Put(keys[todo[k]], fmt::format("{:.9g}", (*p)[k]), options_.cache_ttl);
+      if (use_cache)
+        (void)cache_.Put(keys[todo[k]], fmt::format("{:.9g}", (*p)[k]), options_.cache_ttl);
     }
   }
   predictions.Inc(static_cast<double>(inputs.size()));

@@ -5,8 +5,8 @@
 //                            AdapterName());
 #pragma once
 
-#include "ctml/store/contract_testing.h"
 #include "ctml/store/cache.h"
+#include "ctml/store/contract_testing.h"
 
 namespace ctml::store::testing {
 

@@ -82,14 +82,14 @@ class ContractTest : public ::testing::TestWithParam<AdapterFactory<Port>> {
 }  // namespace ctml::store::testing
 
 // Unwraps a Result<T> in a test, failing the test with the status when it is an error.
-#define CTML_TEST_ASSIGN(lhs, rexpr)                                           \
-  auto CTML_CONCAT(_tres_, __LINE__) = (rexpr);                                \
-  ASSERT_TRUE(CTML_CONCAT(_tres_, __LINE__).ok())                              \
-      << CTML_CONCAT(_tres_, __LINE__).status().ToString();                    \
+#define CTML_TEST_ASSIGN(lhs, rexpr)                        \
+  auto CTML_CONCAT(_tres_, __LINE__) = (rexpr);             \
+  ASSERT_TRUE(CTML_CONCAT(_tres_, __LINE__).ok())           \
+      << CTML_CONCAT(_tres_, __LINE__).status().ToString(); \
   lhs = std::move(CTML_CONCAT(_tres_, __LINE__)).value()
 
-#define CTML_TEST_OK(expr)                      \
-  do {                                          \
-    ::ctml::Status _tst = (expr);               \
-    ASSERT_TRUE(_tst.ok()) << _tst.ToString();  \
+#define CTML_TEST_OK(expr)                     \
+  do {                                         \
+    ::ctml::Status _tst = (expr);              \
+    ASSERT_TRUE(_tst.ok()) << _tst.ToString(); \
   } while (false)

@@ -280,8 +280,8 @@ TEST_P(EventLogContract, LagReportsCommittedAndRemaining) {
   ASSERT_EQ(got.size(), 4u);
   CTML_TEST_OK(c->Commit(got));
   CTML_TEST_ASSIGN(auto lags, log->Lag(topic));
-  auto it = std::find_if(lags.begin(), lags.end(),
-                         [&](const GroupLag& g) { return g.group == group; });
+  auto it =
+      std::find_if(lags.begin(), lags.end(), [&](const GroupLag& g) { return g.group == group; });
   ASSERT_NE(it, lags.end());
   EXPECT_EQ(it->topic, topic);
   EXPECT_EQ(it->committed, 4);
@@ -290,7 +290,7 @@ TEST_P(EventLogContract, LagReportsCommittedAndRemaining) {
 }
 
 TEST_P(EventLogContract, AnotherInstanceSeesAppendsAndCommits) {
-  CTML_TEST_ASSIGN(auto gateway, Open());   // e.g. the gateway process
+  CTML_TEST_ASSIGN(auto gateway, Open());    // e.g. the gateway process
   CTML_TEST_ASSIGN(auto processor, Open());  // e.g. the process service
   std::string topic = Unique("t");
   std::string group = Unique("g");

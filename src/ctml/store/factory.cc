@@ -36,9 +36,8 @@ std::string Redact(const std::string& uri) {
 Result<ParsedUri> Parse(const std::string& uri, const char* what) {
   auto sep = uri.find("://");
   if (sep == std::string::npos || sep == 0) {
-    return Status::Invalid(std::string(what) + ": '" + Redact(uri) +
-                               "' is not a URI (expected scheme://...)",
-                           "uri");
+    return Status::Invalid(
+        std::string(what) + ": '" + Redact(uri) + "' is not a URI (expected scheme://...)", "uri");
   }
   ParsedUri p;
   for (char c : uri.substr(0, sep)) p.scheme.push_back(static_cast<char>(std::tolower(c)));
@@ -49,8 +48,8 @@ Result<ParsedUri> Parse(const std::string& uri, const char* what) {
     size_t start = 0;
     while (start <= query.size()) {
       size_t amp = query.find('&', start);
-      std::string kv = query.substr(start, amp == std::string::npos ? std::string::npos
-                                                                    : amp - start);
+      std::string kv =
+          query.substr(start, amp == std::string::npos ? std::string::npos : amp - start);
       if (!kv.empty()) {
         auto eq = kv.find('=');
         p.query[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
@@ -113,8 +112,8 @@ Result<std::unique_ptr<EventLog>> OpenEventLog(const std::string& uri) {
       } else if (sync->second == "normal" || sync->second == "NORMAL") {
         opts.synchronous = "NORMAL";
       } else {
-        return Status::Invalid("synchronous must be full or normal in event log URI '" +
-                                   Redact(uri) + "'", "uri");
+        return Status::Invalid(
+            "synchronous must be full or normal in event log URI '" + Redact(uri) + "'", "uri");
       }
     }
     return OpenSqliteEventLog(path, opts);
@@ -155,8 +154,8 @@ Result<std::unique_ptr<MetaStore>> OpenMetaStore(const std::string& uri) {
 Result<std::unique_ptr<Cache>> OpenCache(const std::string& uri) {
   CTML_ASSIGN_OR_RETURN(auto p, Parse(uri, "cache"));
   if (p.scheme == "memory") {
-    CTML_ASSIGN_OR_RETURN(int64_t capacity, PositiveInt(p, "capacity",
-                                                        kDefaultMemoryCacheCapacity, uri));
+    CTML_ASSIGN_OR_RETURN(int64_t capacity,
+                          PositiveInt(p, "capacity", kDefaultMemoryCacheCapacity, uri));
     return NewMemoryCache(static_cast<size_t>(capacity));
   }
   if (p.scheme == "redis") return NotBuiltYet(uri, "redis:// cache");

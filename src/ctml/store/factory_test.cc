@@ -48,8 +48,7 @@ TEST(Factory, CacheCapacityMustBePositive) {
   EXPECT_TRUE(OpenCache("memory://").ok());
   EXPECT_EQ(OpenCache("memory://?capacity=0").status().code(), StatusCode::kInvalid);
   EXPECT_EQ(OpenCache("memory://?capacity=abc").status().code(), StatusCode::kInvalid);
-  EXPECT_EQ(OpenEventLog("sqlite:///tmp/x.db?partitions=-1").status().code(),
-            StatusCode::kInvalid);
+  EXPECT_EQ(OpenEventLog("sqlite:///tmp/x.db?partitions=-1").status().code(), StatusCode::kInvalid);
 }
 
 TEST(AuditHash, IsDeterministicAndCoversEveryField) {

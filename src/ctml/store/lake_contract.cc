@@ -35,11 +35,10 @@ std::shared_ptr<arrow::Table> SampleTable(int64_t first, int64_t n) {
     }
     EXPECT_TRUE(at.Append(1709280000000000LL + i * 1000003).ok());
   }
-  auto schema = arrow::schema({arrow::field("subject", arrow::utf8()),
-                               arrow::field("seq", arrow::int64()),
-                               arrow::field("value", arrow::float64()),
-                               arrow::field("at", arrow::timestamp(arrow::TimeUnit::MICRO,
-                                                                   "UTC"))});
+  auto schema =
+      arrow::schema({arrow::field("subject", arrow::utf8()), arrow::field("seq", arrow::int64()),
+                     arrow::field("value", arrow::float64()),
+                     arrow::field("at", arrow::timestamp(arrow::TimeUnit::MICRO, "UTC"))});
   std::vector<std::shared_ptr<arrow::Array>> cols(4);
   EXPECT_TRUE(subject.Finish(&cols[0]).ok());
   EXPECT_TRUE(seq.Finish(&cols[1]).ok());
@@ -102,14 +101,14 @@ TEST_P(LakeContract, WriteOverwritesAnExistingFile) {
 
 TEST_P(LakeContract, ReadDatasetAddsHivePartitionColumns) {
   CTML_TEST_ASSIGN(auto lake, Open());
-  CTML_TEST_OK(lake->WriteParquet("bronze/vital_signs/date=2024-03-01/part-a.parquet",
-                                  SampleTable(0, 4)));
-  CTML_TEST_OK(lake->WriteParquet("bronze/vital_signs/date=2024-03-01/part-b.parquet",
-                                  SampleTable(4, 2)));
-  CTML_TEST_OK(lake->WriteParquet("bronze/vital_signs/date=2024-03-02/part-a.parquet",
-                                  SampleTable(6, 5)));
-  CTML_TEST_OK(lake->WriteParquet("bronze/other/date=2024-03-02/part-a.parquet",
-                                  SampleTable(0, 7)));
+  CTML_TEST_OK(
+      lake->WriteParquet("bronze/vital_signs/date=2024-03-01/part-a.parquet", SampleTable(0, 4)));
+  CTML_TEST_OK(
+      lake->WriteParquet("bronze/vital_signs/date=2024-03-01/part-b.parquet", SampleTable(4, 2)));
+  CTML_TEST_OK(
+      lake->WriteParquet("bronze/vital_signs/date=2024-03-02/part-a.parquet", SampleTable(6, 5)));
+  CTML_TEST_OK(
+      lake->WriteParquet("bronze/other/date=2024-03-02/part-a.parquet", SampleTable(0, 7)));
   CTML_TEST_ASSIGN(auto all, lake->ReadDataset("bronze/vital_signs"));
   ASSERT_EQ(all->num_rows(), 11);
   auto date = Column(*all, "date");
@@ -128,8 +127,7 @@ TEST_P(LakeContract, ReadDatasetAddsHivePartitionColumns) {
     EXPECT_EQ(rows.count({i, i < 6 ? "2024-03-01" : "2024-03-02"}), 1u) << "seq " << i;
   }
   // The original columns keep their types.
-  EXPECT_TRUE(Column(*all, "at")->type()->Equals(
-      arrow::timestamp(arrow::TimeUnit::MICRO, "UTC")));
+  EXPECT_TRUE(Column(*all, "at")->type()->Equals(arrow::timestamp(arrow::TimeUnit::MICRO, "UTC")));
 }
 
 TEST_P(LakeContract, ReadDatasetHandlesNestedPartitionsAndNewColumns) {
@@ -137,8 +135,9 @@ TEST_P(LakeContract, ReadDatasetHandlesNestedPartitionsAndNewColumns) {
   CTML_TEST_OK(lake->WriteParquet("q/table=vitals/date=2024-03-01/p.parquet", SampleTable(0, 2)));
   auto wider = SampleTable(2, 3);
   auto reason = arrow::MakeArrayFromScalar(arrow::StringScalar("unit_unknown"), 3).ValueOrDie();
-  wider = wider->AddColumn(wider->num_columns(), arrow::field("reason_code", arrow::utf8()),
-                           std::make_shared<arrow::ChunkedArray>(reason))
+  wider = wider
+              ->AddColumn(wider->num_columns(), arrow::field("reason_code", arrow::utf8()),
+                          std::make_shared<arrow::ChunkedArray>(reason))
               .ValueOrDie();
   CTML_TEST_OK(lake->WriteParquet("q/table=labs/date=2024-03-02/p.parquet", wider));
   CTML_TEST_ASSIGN(auto all, lake->ReadDataset("q"));

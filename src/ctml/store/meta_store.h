@@ -40,9 +40,9 @@ struct AuditRecord {
   int64_t seq = 0;  // 1, 2, ...
   int64_t ts_us = 0;
   std::string actor;
-  std::string action;  // e.g. "model.promote"
-  std::string object;  // e.g. "vitals_risk/3"
-  std::string detail;  // JSON, never PHI
+  std::string action;     // e.g. "model.promote"
+  std::string object;     // e.g. "vitals_risk/3"
+  std::string detail;     // JSON, never PHI
   std::string prev_hash;  // hex; "" for seq 1
   std::string hash;       // hex SHA-256(prev_hash || canonical record)
 };
@@ -74,8 +74,7 @@ class MetaStore {
   // Appends to the audit chain (seq, ts, prev_hash and hash are computed by the store, inside
   // one transaction so concurrent writers cannot fork the chain). Returns the stored record.
   virtual Result<AuditRecord> AppendAudit(const std::string& actor, const std::string& action,
-                                          const std::string& object,
-                                          const std::string& detail) = 0;
+                                          const std::string& object, const std::string& detail) = 0;
   virtual Result<std::vector<AuditRecord>> ListAudit(int64_t from_seq, size_t limit) = 0;
 
   // Small durable key/value state (checkpoints, settings).

@@ -19,8 +19,11 @@ TEST_P(OnlineStoreContract, PutThenGetRoundTripsValuesInOrderWithNaN) {
   CTML_TEST_ASSIGN(auto store, Open());
   std::string view = Unique("vitals");
   auto v = Vec("SUBJ1", view, 1709280000000000,
-               {{"vs_pulse_mean_24h", 81.5}, {"vs_sysbp_max_7d", kNaN}, {"a_first", -0.1},
-                {"tiny", 1e-300}, {"big", 12345678901234.5}});
+               {{"vs_pulse_mean_24h", 81.5},
+                {"vs_sysbp_max_7d", kNaN},
+                {"a_first", -0.1},
+                {"tiny", 1e-300},
+                {"big", 12345678901234.5}});
   CTML_TEST_OK(store->Put({v}));
   CTML_TEST_ASSIGN(auto got, store->Get("SUBJ1", view));
   ASSERT_TRUE(got.has_value());

@@ -27,10 +27,10 @@ Status FromArrow(const arrow::Status& s, const std::string& context) {
   return Status::IOError(msg);
 }
 
-#define CTML_ARROW_RETURN_NOT_OK(expr, ctx)           \
-  do {                                                \
-    ::arrow::Status _ast = (expr);                    \
-    if (!_ast.ok()) return FromArrow(_ast, (ctx));    \
+#define CTML_ARROW_RETURN_NOT_OK(expr, ctx)        \
+  do {                                             \
+    ::arrow::Status _ast = (expr);                 \
+    if (!_ast.ok()) return FromArrow(_ast, (ctx)); \
   } while (false)
 
 #define CTML_ARROW_ASSIGN_OR_RETURN_IMPL(tmp, lhs, rexpr, ctx) \
@@ -88,7 +88,9 @@ class ArrowLake final : public Lake {
  public:
   ArrowLake(std::string uri, std::shared_ptr<arrow::fs::FileSystem> fs, std::string root,
             bool atomic_rename)
-      : uri_(std::move(uri)), fs_(std::move(fs)), root_(std::move(root)),
+      : uri_(std::move(uri)),
+        fs_(std::move(fs)),
+        root_(std::move(root)),
         atomic_rename_(atomic_rename) {}
 
   Status WriteParquet(const std::string& path, const std::shared_ptr<arrow::Table>& t) override {
@@ -128,8 +130,7 @@ class ArrowLake final : public Lake {
         std::string value = PercentDecode(segment.substr(eq + 1));
         if (table->schema()->GetFieldIndex(key) >= 0) continue;  // the file's own column wins
         CTML_ARROW_ASSIGN_OR_RETURN(
-            auto column,
-            arrow::MakeArrayFromScalar(arrow::StringScalar(value), table->num_rows()),
+            auto column, arrow::MakeArrayFromScalar(arrow::StringScalar(value), table->num_rows()),
             "lake: partition column");
         CTML_ARROW_ASSIGN_OR_RETURN(
             table,

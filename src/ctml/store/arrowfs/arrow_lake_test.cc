@@ -1,8 +1,8 @@
 // Runs the Lake contract suite on the local-directory adapter, plus local-only behaviour.
+#include <arrow/api.h>
+
 #include <filesystem>
 #include <fstream>
-
-#include <arrow/api.h>
 
 #include "ctml/store/factory.h"
 #include "ctml/store/lake_contract.h"
@@ -13,8 +13,7 @@ namespace {
 INSTANTIATE_TEST_SUITE_P(ArrowFs, LakeContract,
                          ::testing::Values(LakeFactory{"local",
                                                        [](const std::string& dir) {
-                                                         return OpenLake("file://" + dir +
-                                                                         "/lake");
+                                                         return OpenLake("file://" + dir + "/lake");
                                                        }}),
                          AdapterName());
 

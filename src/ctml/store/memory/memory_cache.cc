@@ -27,8 +27,7 @@ class MemoryCache final : public Cache {
     return std::optional<std::string>(entry->value);
   }
 
-  Status Put(const std::string& key, const std::string& value,
-             std::chrono::seconds ttl) override {
+  Status Put(const std::string& key, const std::string& value, std::chrono::seconds ttl) override {
     auto expires = ttl.count() > 0 ? Clock::now() + ttl : Clock::time_point::max();
     std::lock_guard<std::mutex> lock(mu_);
     auto it = index_.find(key);

@@ -10,10 +10,8 @@ namespace {
 using std::chrono::seconds;
 
 INSTANTIATE_TEST_SUITE_P(Memory, CacheContract,
-                         ::testing::Values(CacheFactory{"memory",
-                                                        [](const std::string&) {
-                                                          return OpenCache("memory://");
-                                                        }}),
+                         ::testing::Values(CacheFactory{
+                             "memory", [](const std::string&) { return OpenCache("memory://"); }}),
                          AdapterName());
 
 TEST(MemoryCache, EvictsTheLeastRecentlyUsedEntry) {

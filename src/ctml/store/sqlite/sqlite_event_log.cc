@@ -85,11 +85,11 @@ class SqliteConsumer final : public Consumer {
     Db* db = shared_->db.get();
     Txn txn(db);
     CTML_RETURN_NOT_OK(txn.Begin());
-    CTML_ASSIGN_OR_RETURN(auto st, db->Prepare(
-                                       "INSERT INTO group_offsets(grp, topic, part, next_offset, "
-                                       "updated_us) VALUES(?, ?, ?, ?, ?) ON CONFLICT(grp, topic, "
-                                       "part) DO UPDATE SET next_offset = excluded.next_offset, "
-                                       "updated_us = excluded.updated_us"));
+    CTML_ASSIGN_OR_RETURN(auto st,
+                          db->Prepare("INSERT INTO group_offsets(grp, topic, part, next_offset, "
+                                      "updated_us) VALUES(?, ?, ?, ?, ?) ON CONFLICT(grp, topic, "
+                                      "part) DO UPDATE SET next_offset = excluded.next_offset, "
+                                      "updated_us = excluded.updated_us"));
     int64_t now = NowMicros();
     for (const auto& [tp, off] : next) {
       CTML_RETURN_NOT_OK(st.Reset());
@@ -156,8 +156,10 @@ class SqliteConsumer final : public Consumer {
     for (size_t i = 0; i < pending.size() && out.size() < max_records; ++i) {
       const Pending& p = pending[(start + i) % pending.size()];
       CTML_RETURN_NOT_OK(recs.Reset());
-      recs.Bind(1, p.topic).Bind(2, p.part).Bind(3, p.pos).Bind(
-          4, static_cast<int64_t>(max_records - out.size()));
+      recs.Bind(1, p.topic)
+          .Bind(2, p.part)
+          .Bind(3, p.pos)
+          .Bind(4, static_cast<int64_t>(max_records - out.size()));
       int64_t last = -1;
       for (;;) {
         CTML_ASSIGN_OR_RETURN(bool row, recs.Step());

@@ -17,11 +17,11 @@
 namespace ctml::store {
 
 struct SqliteEventLogOptions {
-  int32_t partitions = 1;          // partition count of topics created by this instance
+  int32_t partitions = 1;  // partition count of topics created by this instance
   // FULL: an acknowledged append survives a power loss. NORMAL (WAL): it survives a crash of
   // any process, the last commits may be lost if the machine loses power; ~10x faster appends.
   std::string synchronous = "FULL";
-  int poll_interval_ms = 25;       // how often Consumer::Poll re-reads the file while waiting
+  int poll_interval_ms = 25;  // how often Consumer::Poll re-reads the file while waiting
   int busy_timeout_ms = 5000;
 };
 

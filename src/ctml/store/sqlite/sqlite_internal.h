@@ -119,9 +119,9 @@ class Db {
   static Result<std::unique_ptr<Db>> Open(const std::string& path, const std::string& synchronous,
                                           int busy_timeout_ms = 5000) {
     sqlite3* raw = nullptr;
-    int rc = sqlite3_open_v2(path.c_str(), &raw,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             nullptr);
+    int rc =
+        sqlite3_open_v2(path.c_str(), &raw,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
     std::unique_ptr<Db> db(new Db(raw));
     if (rc != SQLITE_OK) return SqliteError(raw, rc, "sqlite open " + path);
     sqlite3_busy_timeout(raw, busy_timeout_ms);

@@ -185,10 +185,9 @@ class SqliteMetaStore final : public MetaStore {
 
   Result<std::vector<RunRecord>> ListRuns(const std::string& experiment) override {
     std::lock_guard<std::mutex> lock(mu_);
-    CTML_ASSIGN_OR_RETURN(auto st,
-                          db_->Prepare(std::string("SELECT ") + kRunColumns +
-                                       " FROM runs WHERE experiment = ? "
-                                       "ORDER BY start_us, run_id"));
+    CTML_ASSIGN_OR_RETURN(auto st, db_->Prepare(std::string("SELECT ") + kRunColumns +
+                                                " FROM runs WHERE experiment = ? "
+                                                "ORDER BY start_us, run_id"));
     st.Bind(1, experiment);
     std::vector<RunRecord> out;
     for (;;) {

@@ -14,19 +14,18 @@
 namespace ctml::store::testing {
 namespace {
 
-INSTANTIATE_TEST_SUITE_P(Sqlite, EventLogContract,
-                         ::testing::Values(EventLogFactory{
-                             "sqlite",
-                             [](const std::string& dir) {
-                               return OpenEventLog("sqlite://" + dir + "/var/eventlog.db");
-                             }},
-                                           EventLogFactory{
-                             "sqlite_4_partitions",
-                             [](const std::string& dir) {
-                               return OpenEventLog("sqlite://" + dir +
-                                                   "/eventlog.db?partitions=4");
-                             }}),
-                         AdapterName());
+INSTANTIATE_TEST_SUITE_P(
+    Sqlite, EventLogContract,
+    ::testing::Values(EventLogFactory{"sqlite",
+                                      [](const std::string& dir) {
+                                        return OpenEventLog("sqlite://" + dir + "/var/eventlog.db");
+                                      }},
+                      EventLogFactory{"sqlite_4_partitions",
+                                      [](const std::string& dir) {
+                                        return OpenEventLog("sqlite://" + dir +
+                                                            "/eventlog.db?partitions=4");
+                                      }}),
+    AdapterName());
 
 INSTANTIATE_TEST_SUITE_P(Sqlite, OnlineStoreContract,
                          ::testing::Values(OnlineStoreFactory{
@@ -37,11 +36,11 @@ INSTANTIATE_TEST_SUITE_P(Sqlite, OnlineStoreContract,
                          AdapterName());
 
 INSTANTIATE_TEST_SUITE_P(Sqlite, MetaStoreContract,
-                         ::testing::Values(MetaStoreFactory{
-                             "sqlite",
-                             [](const std::string& dir) {
-                               return OpenMetaStore("sqlite://" + dir + "/meta.db");
-                             }}),
+                         ::testing::Values(MetaStoreFactory{"sqlite",
+                                                            [](const std::string& dir) {
+                                                              return OpenMetaStore(
+                                                                  "sqlite://" + dir + "/meta.db");
+                                                            }}),
                          AdapterName());
 
 TEST(SqliteEventLog, KeysSpreadOverPartitionsAndPartitionCountIsPersistent) {
