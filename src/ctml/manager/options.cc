@@ -84,13 +84,7 @@ Result<ManagerOptions> ValidateManagerFlags(const ManagerFlags& f) {
   if (f.all_data && !f.clean) return Status::Invalid("--all-data needs --clean", "--all-data");
   if (f.log_lines < 1) return Status::Invalid("-n must be at least 1", "-n");
   o.all_data = f.all_data;
-  o.summary = f.summary;
-  o.health = f.health;
-  o.logs = f.logs;
-  o.log_lines = f.log_lines;
-  o.urls = f.urls;
-  o.topology = f.topology;
-  o.demo = f.demo;
+  static_cast<ManagerViews&>(o) = f;
   return o;
 }
 

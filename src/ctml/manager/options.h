@@ -21,14 +21,8 @@ namespace ctml::manager {
 enum class Action { kNone, kStart, kStop, kRestartRebuild, kClean };
 const char* ActionName(Action action);
 
-// Raw flag values as CLI11 fills them.
-struct ManagerFlags {
-  bool start = false;
-  bool stop = false;
-  bool restart_rebuild = false;
-  bool clean = false;
-  bool all_data = false;
-  std::string level = "all";
+// The composable views (-s -h -l -o -v -d); shared by the raw flags and the options.
+struct ManagerViews {
   bool summary = false;
   bool health = false;
   bool logs = false;
@@ -38,17 +32,20 @@ struct ManagerFlags {
   bool demo = false;
 };
 
-struct ManagerOptions {
+// Raw flag values as CLI11 fills them.
+struct ManagerFlags : ManagerViews {
+  bool start = false;
+  bool stop = false;
+  bool restart_rebuild = false;
+  bool clean = false;
+  bool all_data = false;
+  std::string level = "all";
+};
+
+struct ManagerOptions : ManagerViews {
   Action action = Action::kNone;
   int level = 4;          // levels 0..level are selected
   bool all_data = false;  // --clean also deletes var/secrets/
-  bool summary = false;
-  bool health = false;
-  bool logs = false;
-  int log_lines = 20;
-  bool urls = false;
-  bool topology = false;
-  bool demo = false;
 
   // True when neither an action nor a view was asked for (the CLI prints --help then).
   bool Empty() const {

@@ -255,13 +255,7 @@ class SqliteEventLog final : public EventLog {
   Result<std::vector<std::string>> ListTopics() override {
     std::lock_guard<std::mutex> lock(shared_->mu);
     CTML_ASSIGN_OR_RETURN(auto st, shared_->db->Prepare("SELECT topic FROM topics ORDER BY topic"));
-    std::vector<std::string> out;
-    for (;;) {
-      CTML_ASSIGN_OR_RETURN(bool row, st.Step());
-      if (!row) break;
-      out.push_back(st.Text(0));
-    }
-    return out;
+    return st.TextColumn();
   }
 
   Result<std::vector<PartitionInfo>> Partitions(const std::string& topic) override {
@@ -345,13 +339,8 @@ Result<std::unique_ptr<EventLog>> OpenSqliteEventLog(const std::string& path,
                                                      const SqliteEventLogOptions& options) {
   auto shared = std::make_shared<Shared>();
   shared->options = options;
-  CTML_ASSIGN_OR_RETURN(shared->db, Db::Open(path, options.synchronous, options.busy_timeout_ms));
-  {
-    Txn txn(shared->db.get());
-    CTML_RETURN_NOT_OK(txn.Begin());
-    CTML_RETURN_NOT_OK(shared->db->Exec(kSchema));
-    CTML_RETURN_NOT_OK(txn.Commit());
-  }
+  CTML_ASSIGN_OR_RETURN(
+      shared->db, Db::OpenWithSchema(path, options.synchronous, kSchema, options.busy_timeout_ms));
   return std::unique_ptr<EventLog>(new SqliteEventLog(std::move(shared)));
 }
 

@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "ctml/core/status.h"
 
@@ -84,6 +85,15 @@ class Stmt {
     if (rc == SQLITE_DONE) return false;
     return SqliteError(db_, rc, "sqlite step");
   }
+  // Steps to completion and returns column `col` of every row as text.
+  Result<std::vector<std::string>> TextColumn(int col = 0) {
+    std::vector<std::string> out;
+    for (;;) {
+      CTML_ASSIGN_OR_RETURN(bool row, Step());
+      if (!row) return out;
+      out.push_back(Text(col));
+    }
+  }
   // Steps to completion (for statements without rows).
   Status Run() {
     for (;;) {
@@ -132,6 +142,10 @@ class Db {
     CTML_RETURN_NOT_OK(db->Exec("PRAGMA foreign_keys=ON"));
     return db;
   }
+  // Open() then applies `schema` (idempotent DDL) in one write transaction.
+  static Result<std::unique_ptr<Db>> OpenWithSchema(const std::string& path,
+                                                    const std::string& synchronous,
+                                                    const char* schema, int busy_timeout_ms = 5000);
   Db(const Db&) = delete;
   Db& operator=(const Db&) = delete;
   ~Db() {
@@ -204,5 +218,16 @@ class ReadTxn {
   Db* db_;
   bool open_ = false;
 };
+
+inline Result<std::unique_ptr<Db>> Db::OpenWithSchema(const std::string& path,
+                                                      const std::string& synchronous,
+                                                      const char* schema, int busy_timeout_ms) {
+  CTML_ASSIGN_OR_RETURN(auto db, Open(path, synchronous, busy_timeout_ms));
+  Txn txn(db.get());
+  CTML_RETURN_NOT_OK(txn.Begin());
+  CTML_RETURN_NOT_OK(db->Exec(schema));
+  CTML_RETURN_NOT_OK(txn.Commit());
+  return db;
+}
 
 }  // namespace ctml::store::sqlite_internal

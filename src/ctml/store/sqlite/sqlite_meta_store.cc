@@ -265,13 +265,7 @@ class SqliteMetaStore final : public MetaStore {
     std::lock_guard<std::mutex> lock(mu_);
     CTML_ASSIGN_OR_RETURN(auto st,
                           db_->Prepare("SELECT name FROM registered_models ORDER BY name"));
-    std::vector<std::string> out;
-    for (;;) {
-      CTML_ASSIGN_OR_RETURN(bool row, st.Step());
-      if (!row) break;
-      out.push_back(st.Text(0));
-    }
-    return out;
+    return st.TextColumn();
   }
 
   Status SetAlias(const std::string& name, const std::string& alias, int64_t version) override {
@@ -428,11 +422,7 @@ class SqliteMetaStore final : public MetaStore {
 
 Result<std::unique_ptr<MetaStore>> OpenSqliteMetaStore(const std::string& path) {
   // FULL: the audit trail and registry changes are rare and must survive a power loss.
-  CTML_ASSIGN_OR_RETURN(auto db, Db::Open(path, "FULL"));
-  Txn txn(db.get());
-  CTML_RETURN_NOT_OK(txn.Begin());
-  CTML_RETURN_NOT_OK(db->Exec(kSchema));
-  CTML_RETURN_NOT_OK(txn.Commit());
+  CTML_ASSIGN_OR_RETURN(auto db, Db::OpenWithSchema(path, "FULL", kSchema));
   return std::unique_ptr<MetaStore>(new SqliteMetaStore(std::move(db)));
 }
 

@@ -130,13 +130,7 @@ class SqliteOnlineStore final : public OnlineStore {
     CTML_ASSIGN_OR_RETURN(auto st, db_->Prepare("SELECT entity_key FROM feature_vectors WHERE "
                                                 "view = ? ORDER BY entity_key LIMIT ?"));
     st.Bind(1, view).Bind(2, static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX)));
-    std::vector<std::string> out;
-    for (;;) {
-      CTML_ASSIGN_OR_RETURN(bool row, st.Step());
-      if (!row) break;
-      out.push_back(st.Text(0));
-    }
-    return out;
+    return st.TextColumn();
   }
 
   Status Ping() override {
@@ -154,11 +148,7 @@ class SqliteOnlineStore final : public OnlineStore {
 }  // namespace
 
 Result<std::unique_ptr<OnlineStore>> OpenSqliteOnlineStore(const std::string& path) {
-  CTML_ASSIGN_OR_RETURN(auto db, Db::Open(path, "NORMAL"));
-  Txn txn(db.get());
-  CTML_RETURN_NOT_OK(txn.Begin());
-  CTML_RETURN_NOT_OK(db->Exec(kSchema));
-  CTML_RETURN_NOT_OK(txn.Commit());
+  CTML_ASSIGN_OR_RETURN(auto db, Db::OpenWithSchema(path, "NORMAL", kSchema));
   return std::unique_ptr<OnlineStore>(new SqliteOnlineStore(std::move(db)));
 }
 
