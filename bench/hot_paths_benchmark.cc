@@ -16,16 +16,18 @@
 #include "ctml/core/time.h"
 #include "ctml/features/engine.h"
 #include "ctml/features/spec.h"
+#include "ctml/ingest/clinical_envelope.h"
 #include "ctml/ingest/generator.h"
-#include "ctml/ingest/vital_signs.h"
 #include "ctml/ml/booster.h"
+#include "ctml/privacy/deidentifier.h"
 #include "ctml/privacy/pseudonymizer.h"
 
 namespace {
 
 using namespace ctml;
 
-const privacy::Pseudonymizer kPseudo(std::string(64, 'k'));
+const privacy::Deidentifier kPseudo(privacy::Pseudonymizer(std::string(64, 'k')), "shift",
+                                    privacy::Policy::kSafeHarbor);
 
 void BM_GatewayVitalSignsRecord(benchmark::State& state) {
   ingest::GeneratorOptions opts;

@@ -11,7 +11,7 @@ DEB_PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git curl python3-venv
   libboost1.81-dev libssl-dev libsqlite3-dev sqlite3 libxgboost-dev
   libsimdjson-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev libyaml-cpp-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libxxhash-dev clang-format
+  libgtest-dev libgmock-dev libbenchmark-dev libxxhash-dev libreadstat-dev clang-format
 )
 
 missing=()

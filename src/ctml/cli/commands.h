@@ -44,5 +44,9 @@ void RegisterRegistryCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
 void RegisterServeCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
 void RegisterManagerCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
 void RegisterAuditCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
+void RegisterIngestTopicsCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
+void RegisterAuthCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
+void RegisterImportCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
+void RegisterMllpCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
 
 }  // namespace ctml::cli

@@ -3,9 +3,12 @@
 
 #include "ctml/cli/commands.h"
 #include "ctml/core/log.h"
+#include "ctml/ingest/fhir/fhir.h"
 #include "ctml/ingest/gateway.h"
+#include "ctml/ingest/ingest_core.h"
+#include "ctml/net/auth.h"
 #include "ctml/net/http.h"
-#include "ctml/privacy/pseudonymizer.h"
+#include "ctml/privacy/deidentifier.h"
 #include "ctml/store/factory.h"
 
 namespace ctml::cli {
@@ -17,22 +20,42 @@ int RunGateway(const GlobalOptions& g) {
     Fail("gateway", cfg.status());
     return kExitConfig;
   }
-  auto pseudo = privacy::Pseudonymizer::FromConfig(*cfg);
-  if (!pseudo.ok()) return Fail("gateway", pseudo.status());
+  auto deid = privacy::Deidentifier::FromConfig(*cfg);
+  if (!deid.ok()) return Fail("gateway", deid.status());
+  auto keys = net::ApiKeys::FromConfig(*cfg);
+  if (!keys.ok()) return Fail("gateway", keys.status());
   auto log = store::OpenEventLog(cfg->GetString("log.uri"));
   if (!log.ok()) return Fail("gateway", log.status());
+  auto meta = store::OpenMetaStore(cfg->GetString("meta.uri"));
+  if (!meta.ok()) return Fail("gateway", meta.status());
 
   net::ServerOptions opts;
   opts.host = cfg->GetString("gateway.host", "127.0.0.1");
   opts.port = static_cast<uint16_t>(cfg->GetInt("gateway.port", 8082));
   opts.service = "gateway";
-  opts.max_body_bytes = static_cast<size_t>(cfg->GetInt("gateway.max_body_bytes", 1 << 20));
+  opts.max_body_bytes = static_cast<size_t>(cfg->GetInt("gateway.max_body_bytes", 8 << 20));
   opts.threads = static_cast<int>(cfg->GetInt("gateway.threads", 2));
   net::HttpServer server(opts);
+  ingest::IngestCore core(**log, meta->get());
   ingest::GatewayOptions gopts;
   gopts.max_json_depth = static_cast<int>(cfg->GetInt("gateway.max_json_depth", 32));
-  ingest::Gateway gateway(gopts, **log, std::move(*pseudo));
-  gateway.Register(server);
+  gopts.max_batch_records = static_cast<size_t>(cfg->GetInt("gateway.max_batch_records", 10000));
+  ingest::Gateway gateway(gopts, core, *deid);
+  gateway.Register(server, *keys);
+  ingest::fhir::FhirOptions fopts;
+  fopts.study_id = cfg->GetString("fhir.study_id", "UNKNOWN");
+  fopts.site_id = cfg->GetString("fhir.site_id", "UNKNOWN");
+  fopts.max_json_depth = static_cast<int>(cfg->GetInt("fhir.max_json_depth", 64));
+  fopts.max_entries = static_cast<size_t>(cfg->GetInt("fhir.max_entries", 10000));
+  ingest::fhir::FhirEndpoint fhir(fopts, core, *deid);
+  server.Route("POST", "/fhir/r4",
+               keys->Guard("ingest", [&fhir](const auto& r) { return fhir.HandleBundle(r); }));
+  server.Route("POST", "/fhir/r4/Observation",
+               keys->Guard("ingest", [&fhir](const auto& r) { return fhir.HandleObservation(r); }));
+  log::Info("gateway", "starting",
+            {{"policy", privacy::PolicyName(deid->policy())},
+             {"auth_required", keys->required() ? "true" : "false"},
+             {"api_keys", std::to_string(keys->size())}});
   Status st = server.Run();
   if (!st.ok()) return Fail("gateway", st);
   log::Info("gateway", "stopped");
@@ -42,8 +65,9 @@ int RunGateway(const GlobalOptions& g) {
 }  // namespace
 
 void RegisterGatewayCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
-  auto* sub = app.add_subcommand(
-      "gateway", "Level 1: REST ingestion gateway (POST /api/clinical/data) on gateway.port");
+  auto* sub = app.add_subcommand("gateway",
+                                 "Level 1: REST ingestion gateway (POST "
+                                 "/api/clinical/data|validate|batch, /fhir/r4) on gateway.port");
   sub->callback([&g, exit_code] { *exit_code = RunGateway(g); });
 }
 

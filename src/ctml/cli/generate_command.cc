@@ -1,6 +1,7 @@
 // `ctml generate`: the demo generator (see src/ctml/ingest/generator.h for the planted pattern).
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 
 #include "ctml/cli/commands.h"
@@ -16,6 +17,7 @@ struct GenerateArgs {
   int hours = -1;
   int interval_minutes = -1;
   int64_t seed = -1;
+  int batch = -1;
 };
 
 int RunGenerate(const GlobalOptions& g, const GenerateArgs& a) {
@@ -35,6 +37,8 @@ int RunGenerate(const GlobalOptions& g, const GenerateArgs& a) {
                        : static_cast<uint64_t>(cfg->GetInt("demo.seed", 7));
   o.host = cfg->GetString("gateway.host", "127.0.0.1");
   o.port = static_cast<uint16_t>(cfg->GetInt("gateway.port", 8082));
+  o.batch = a.batch > 0 ? a.batch : static_cast<int>(cfg->GetInt("demo.batch", 100));
+  if (const char* k = std::getenv("CTML_API_KEY"); k && *k) o.api_key = k;
   if (o.patients > 100000 || o.interval_minutes < 1) {
     return Fail("generate", Status::Invalid("--patients must be <= 100000 and "
                                             "--interval-minutes >= 1"));
@@ -60,14 +64,17 @@ int RunGenerate(const GlobalOptions& g, const GenerateArgs& a) {
 
 void RegisterGenerateCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
   auto a = std::make_shared<GenerateArgs>();
-  auto* sub =
-      app.add_subcommand("generate",
-                         "Demo generator: post realistic vital signs with a planted early-warning "
-                         "pattern to the gateway (defaults from demo.* in the config)");
+  auto* sub = app.add_subcommand(
+      "generate",
+      "Demo generator: post realistic vital signs with a planted early-warning "
+      "pattern to the gateway (defaults from demo.* in the config; $CTML_API_KEY is sent "
+      "as X-API-Key)");
   sub->add_option("--patients", a->patients, "Number of synthetic patients");
   sub->add_option("--rate", a->rate, "Records per second (0 = as fast as possible)");
   sub->add_option("--hours", a->hours, "Hours of history per patient, ending now");
   sub->add_option("--interval-minutes", a->interval_minutes, "Minutes between readings");
+  sub->add_option("--batch", a->batch,
+                  "Records per request (1 = POST /api/clinical/data; default demo.batch)");
   sub->add_option("--seed", a->seed, "Random seed (also determines the patient ids)");
   sub->callback([&g, a, exit_code] { *exit_code = RunGenerate(g, *a); });
 }

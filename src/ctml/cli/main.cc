@@ -54,6 +54,10 @@ int main(int argc, char** argv) {
   RegisterServeCommand(app, g, &exit_code);
   RegisterManagerCommand(app, g, &exit_code);
   RegisterAuditCommand(app, g, &exit_code);
+  RegisterIngestTopicsCommand(app, g, &exit_code);
+  RegisterAuthCommand(app, g, &exit_code);
+  RegisterImportCommand(app, g, &exit_code);
+  RegisterMllpCommand(app, g, &exit_code);
 
   try {
     app.parse(argc, argv);

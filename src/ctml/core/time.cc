@@ -87,6 +87,64 @@ Result<int64_t> ParseIso8601(std::string_view s) {
   return secs * kMicrosPerSecond + frac_us;
 }
 
+Result<PartialTime> ParsePartialIso8601(std::string_view s) {
+  using namespace std::chrono;
+  int y = 0, mo = 1;
+  if (s.size() == 4 || s.size() == 7) {
+    if (!ReadInt(s, 0, 4, &y)) return Bad(s, "expected YYYY");
+    TimePrecision p = TimePrecision::kYear;
+    if (s.size() == 7) {
+      if (s[4] != '-' || !ReadInt(s, 5, 2, &mo) || mo < 1 || mo > 12) {
+        return Bad(s, "expected YYYY-MM");
+      }
+      p = TimePrecision::kMonth;
+    }
+    year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)}, day{1}};
+    return PartialTime{sys_days(ymd).time_since_epoch().count() * kMicrosPerDay, p};
+  }
+  CTML_ASSIGN_OR_RETURN(int64_t t, ParseIso8601(s));
+  TimePrecision p = TimePrecision::kSecond;
+  if (s.size() == 10) {
+    p = TimePrecision::kDay;
+  } else if (s.size() >= 16 && (s.size() == 16 || s[16] != ':')) {
+    p = TimePrecision::kMinute;
+  }
+  return PartialTime{t, p};
+}
+
+const char* PrecisionName(TimePrecision p) {
+  switch (p) {
+    case TimePrecision::kYear:
+      return "year";
+    case TimePrecision::kMonth:
+      return "month";
+    case TimePrecision::kDay:
+      return "day";
+    case TimePrecision::kMinute:
+      return "minute";
+    case TimePrecision::kSecond:
+      return "second";
+  }
+  return "second";
+}
+
+std::string FormatPartial(int64_t micros, TimePrecision precision) {
+  std::string full = FormatIso8601(micros);  // YYYY-MM-DDTHH:MM:SS.ffffffZ
+  switch (precision) {
+    case TimePrecision::kYear:
+      return full.substr(0, 4);
+    case TimePrecision::kMonth:
+      return full.substr(0, 7);
+    case TimePrecision::kDay:
+      return full.substr(0, 10);
+    case TimePrecision::kMinute:
+      return full.substr(0, 16) + "Z";
+    case TimePrecision::kSecond:
+      return full;
+  }
+  return full;
+}
+
 std::string FormatIso8601(int64_t micros) {
   using namespace std::chrono;
   int64_t days =

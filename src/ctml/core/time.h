@@ -23,6 +23,21 @@ int64_t NowMicros();
 // A space may stand for the 'T'.
 Result<int64_t> ParseIso8601(std::string_view text);
 
+// A possibly partial ISO-8601 date/time ("2014", "2014-03", "2014-03-05", "2014-03-05T10:30",
+// full date-times as above) placed at the start of the period it names (docs/data/
+// canonical-events.md, "Partial dates"). `precision` says what was given.
+enum class TimePrecision { kYear, kMonth, kDay, kMinute, kSecond };
+struct PartialTime {
+  int64_t micros = 0;
+  TimePrecision precision = TimePrecision::kSecond;
+};
+Result<PartialTime> ParsePartialIso8601(std::string_view text);
+// "year" | "month" | "day" | "minute" | "second"
+const char* PrecisionName(TimePrecision p);
+// Prints `micros` with only the components `precision` covers: "2014", "2014-03",
+// "2014-03-05", "2014-03-05T10:30Z", or FormatIso8601 for kSecond.
+std::string FormatPartial(int64_t micros, TimePrecision precision);
+
 std::string FormatIso8601(int64_t micros);  // 2024-03-01T07:30:00.000000Z
 std::string FormatDate(int64_t micros);     // 2024-03-01
 // Start of the UTC day containing `micros`.

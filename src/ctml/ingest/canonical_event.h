@@ -15,7 +15,7 @@
 namespace ctml::ingest {
 
 struct CanonicalEvent {
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   std::string event_id;    // client message_id or a UUIDv7; the dedupe key
   std::string event_type;  // demographics|vital_signs|lab_result|adverse_event|medication|...

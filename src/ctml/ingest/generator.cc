@@ -100,29 +100,50 @@ Result<GeneratorReport> PostReadings(const GeneratorOptions& opts,
                                      const std::vector<Reading>& readings,
                                      const std::function<void(int64_t, int64_t)>& progress) {
   net::HttpClient client(opts.host, opts.port);
+  if (!opts.api_key.empty()) client.SetDefaultHeader("X-API-Key", opts.api_key);
   GeneratorReport report;
   auto t0 = std::chrono::steady_clock::now();
   const int64_t total = static_cast<int64_t>(readings.size());
-  const int64_t every = std::max<int64_t>(1, total / 20);
-  for (int64_t i = 0; i < total; ++i) {
+  const int64_t batch = std::max(1, opts.batch);
+  int64_t next_progress = std::max<int64_t>(1, total / 20);
+  for (int64_t i = 0; i < total; i += batch) {
+    int64_t n = std::min(batch, total - i);
     if (opts.rate > 0) {
       auto due = t0 + std::chrono::duration<double>(static_cast<double>(i) / opts.rate);
       std::this_thread::sleep_until(due);
     }
-    auto resp = client.Post("/api/clinical/data", EnvelopeJson(opts, readings[i]));
+    std::string body;
+    if (batch == 1) {
+      body = EnvelopeJson(opts, readings[i]);
+    } else {
+      body = "[";
+      for (int64_t k = i; k < i + n; ++k)
+        body += (k > i ? "," : "") + EnvelopeJson(opts, readings[k]);
+      body += "]";
+    }
+    auto resp = client.Post(batch == 1 ? "/api/clinical/data" : "/api/clinical/batch", body);
     if (!resp.ok()) {
       return resp.status().WithContext("posting to the gateway at " + opts.host + ":" +
                                        std::to_string(opts.port) + " failed (is it running?)");
     }
-    report.sent++;
-    if (resp->status == 200) {
-      report.accepted++;
-    } else {
-      report.rejected++;
-      return Status::Internal("the gateway rejected a generated record with HTTP " +
-                              std::to_string(resp->status) + ": " + resp->body.substr(0, 300));
+    report.sent += n;
+    int64_t rejected = 0;
+    if (resp->status == 200 && batch > 1) {
+      auto j = ParseJson(resp->body);
+      rejected = j.ok() ? j->value("rejected", n) : n;
+    } else if (resp->status != 200) {
+      rejected = n;
     }
-    if (progress && ((i + 1) % every == 0 || i + 1 == total)) progress(i + 1, total);
+    report.accepted += n - rejected;
+    report.rejected += rejected;
+    if (rejected > 0) {
+      return Status::Internal("the gateway rejected generated records (HTTP " +
+                              std::to_string(resp->status) + "): " + resp->body.substr(0, 300));
+    }
+    if (progress && (i + n >= next_progress || i + n == total)) {
+      progress(i + n, total);
+      next_progress = i + n + std::max<int64_t>(1, total / 20);
+    }
   }
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return report;

@@ -29,6 +29,8 @@ struct GeneratorOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 8082;
   std::string study_id = "CTML-DEMO-01";
+  int batch = 100;      // records per request: 1 = POST /api/clinical/data, else /batch
+  std::string api_key;  // sent as X-API-Key when not empty
 };
 
 struct Reading {
@@ -52,8 +54,9 @@ std::vector<Reading> SimulateCohort(const GeneratorOptions& opts, int64_t end_us
 // The gateway envelope for one reading (the patient id comes from DemoPatientId).
 std::string EnvelopeJson(const GeneratorOptions& opts, const Reading& r);
 
-// Posts every reading to POST /api/clinical/data at opts.rate; `progress(done, total)` is called
-// about every 5 %. Fails when the gateway cannot be reached or rejects a record.
+// Posts every reading to the gateway at opts.rate, opts.batch records per request
+// (POST /api/clinical/batch, or /api/clinical/data when batch is 1); `progress(done, total)` is
+// called about every 5 %. Fails when the gateway cannot be reached or rejects a record.
 Result<GeneratorReport> PostReadings(const GeneratorOptions& opts,
                                      const std::vector<Reading>& readings,
                                      const std::function<void(int64_t, int64_t)>& progress);

@@ -6,15 +6,24 @@
 #include "ctml/core/json.h"
 #include "ctml/core/time.h"
 #include "ctml/ingest/canonical_event.h"
+#include "ctml/ingest/clinical_envelope.h"
 #include "ctml/ingest/demo_ids.h"
 #include "ctml/ingest/generator.h"
-#include "ctml/ingest/vital_signs.h"
-#include "ctml/privacy/pseudonymizer.h"
+#include "ctml/privacy/deidentifier.h"
 
 namespace ctml::ingest {
 namespace {
 
-const privacy::Pseudonymizer kPseudo(std::string(64, 'k'));
+const privacy::Deidentifier kPseudo(privacy::Pseudonymizer(std::string(64, 'k')), "shift-key",
+                                    privacy::Policy::kSafeHarbor);
+
+double Measurement(const CanonicalEvent& ev, const std::string& test) {
+  Json payload = Json::parse(ev.payload_json);
+  for (const Json& m : payload["measurements"]) {
+    if (m["test"] == test) return m["value"].get<double>();
+  }
+  return -1;
+}
 
 Json GoodEnvelope() {
   return Json::parse(R"({"message_id":"m-1","timestamp":"2024-05-01T10:00:00Z",
@@ -31,13 +40,17 @@ TEST(VitalSigns, AcceptsAndDeidentifies) {
   EXPECT_EQ(ev->event_id, "m-1");
   EXPECT_EQ(ev->event_type, "vital_signs");
   EXPECT_EQ(ev->subject_key, kPseudo.SubjectKey("PT12AB34CD"));
-  EXPECT_EQ(ev->event_time_us, *ParseIso8601("2024-05-01T09:55:00Z"));
+  // safe_harbor: the subject's dates move back by its keyed offset (1-365 days).
+  EXPECT_EQ(ev->event_time_us, *ParseIso8601("2024-05-01T09:55:00Z") -
+                                   kPseudo.ShiftDays("PT12AB34CD") * kMicrosPerDay);
+  EXPECT_LT(ev->event_time_us, *ParseIso8601("2024-05-01T09:55:00Z"));
   std::string wire = ev->ToJson();
   EXPECT_EQ(wire.find("PT12AB34CD"), std::string::npos);
   auto back = CanonicalEvent::FromJson(wire);
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(back->subject_key, ev->subject_key);
-  EXPECT_EQ(Json::parse(back->payload_json)["heart_rate"], 72.0);
+  EXPECT_EQ(Measurement(*back, "heart_rate"), 72.0);
+  EXPECT_EQ(Json::parse(back->payload_json)["measurements"].size(), 6u);
   EXPECT_EQ(TopicFor("vital_signs"), "patient-vitals");
 }
 
@@ -92,7 +105,81 @@ TEST(VitalSigns, OptionalVitalsMayBeNull) {
   j["vital_signs"].erase("respiratory_rate");
   auto ev = ParseClinicalEnvelope(j, kPseudo, Now(), "gateway");
   ASSERT_TRUE(ev.ok()) << ev.status().ToString();
-  EXPECT_TRUE(Json::parse(ev->payload_json)["oxygen_saturation"].is_null());
+  EXPECT_EQ(Json::parse(ev->payload_json)["measurements"].size(), 4u);
+  EXPECT_EQ(Measurement(*ev, "oxygen_saturation"), -1);
+}
+
+TEST(ClinicalEnvelope, AllFourTypesOfTheExistingStack) {
+  auto demo = ParseClinicalEnvelope(
+      Json::parse(R"({"patient_demographics":{"patient_id":"PT12AB34CD","age":95,
+        "gender":"Female","ethnicity":"Hispanic","weight_kg":61.5,"height_cm":160,
+        "study_id":"ONC-001","enrollment_date":"2024-04-02"}})"),
+      kPseudo, Now(), "gateway");
+  ASSERT_TRUE(demo.ok()) << demo.status().ToString();
+  Json d = Json::parse(demo->payload_json);
+  EXPECT_EQ(demo->event_type, "demographics");
+  EXPECT_EQ(demo->study_id, "ONC-001");
+  EXPECT_EQ(d["age"], 90);  // > 89 -> 90
+  EXPECT_EQ(d["sex"], "F");
+  EXPECT_NE(d["enrollment_date"], "2024-04-02");  // shifted
+  EXPECT_EQ(d["enrollment_date"].get<std::string>().size(), 10u);
+
+  auto lab = ParseClinicalEnvelope(
+      Json::parse(R"({"lab_result":{"patient_id":"PT12AB34CD","test_type":"Blood Glucose",
+        "result_value":412,"unit":"mg/dL","reference_range":"70-100",
+        "test_date":"2024-04-30T08:00:00Z","lab_technician_id":"LAB0042","is_abnormal":true}})"),
+      kPseudo, Now(), "gateway");
+  ASSERT_TRUE(lab.ok()) << lab.status().ToString();
+  Json l = Json::parse(lab->payload_json);
+  EXPECT_EQ(l["test"], "Blood Glucose");
+  EXPECT_EQ(l["ref_low"], 70.0);
+  EXPECT_EQ(l["ref_high"], 100.0);
+  EXPECT_EQ(TopicFor(lab->event_type), "lab-results");
+
+  auto ae = ParseClinicalEnvelope(Json::parse(R"({"adverse_event":{"patient_id":"PT12AB34CD",
+        "event_description":"Severe nausea, patient phone 617-555-0100","severity":"Severe",
+        "start_date":"2024-04-29","related_to_study_drug":true,"action_taken":"Dose reduced"}})"),
+                                  kPseudo, Now(), "gateway");
+  ASSERT_TRUE(ae.ok()) << ae.status().ToString();
+  Json a = Json::parse(ae->payload_json);
+  EXPECT_EQ(a["severity"], "SEVERE");
+  EXPECT_EQ(a["precision"], "day");
+  EXPECT_EQ(a["term"].get<std::string>().find("617"), std::string::npos);
+  EXPECT_NE(a["term"].get<std::string>().find("nausea"), std::string::npos);
+
+  struct Bad {
+    const char* body;
+    const char* field;
+  };
+  for (const Bad& b : std::vector<Bad>{
+           {R"({"patient_demographics":{"patient_id":"PT12AB34CD","age":12,"gender":"F"}})",
+            "patient_demographics.age"},
+           {R"({"patient_demographics":{"patient_id":"PT12AB34CD","age":40,"gender":"F",
+               "weight_kg":400}})",
+            "patient_demographics.weight_kg"},
+           {R"({"lab_result":{"patient_id":"PT12AB34CD","test_type":"WBC","result_value":"7",
+               "unit":"10*9/L","test_date":"2024-04-30"}})",
+            "lab_result.result_value"},
+           {R"({"lab_result":{"patient_id":"PT12AB34CD","test_type":"WBC","result_value":7,
+               "unit":"10*9/L","test_date":"2024-04-30","lab_technician_id":"TECH1"}})",
+            "lab_result.lab_technician_id"},
+           {R"({"adverse_event":{"patient_id":"PT12AB34CD","event_description":"x",
+               "severity":"grade_3","start_date":"2024-04-29","related_to_study_drug":false}})",
+            "adverse_event.severity"},
+           {R"({"adverse_event":{"patient_id":"PT12AB34CD","event_description":"x",
+               "severity":"Mild","start_date":"2024-04-29","end_date":"2024-04-01",
+               "related_to_study_drug":false}})",
+            "adverse_event.end_date"},
+           {R"({"adverse_event":{"patient_id":"PT12AB34CD","event_description":"x",
+               "severity":"Mild","start_date":"2024-04-29"}})",
+            "adverse_event.related_to_study_drug"},
+           {R"({"lab_result":[1,2]})", "lab_result"},
+           {R"({"vital_signs":{},"extra":1})", "extra"},
+       }) {
+    auto ev = ParseClinicalEnvelope(Json::parse(b.body), kPseudo, Now(), "gateway");
+    ASSERT_FALSE(ev.ok()) << b.body;
+    EXPECT_EQ(ev.status().field(), b.field) << b.body;
+  }
 }
 
 TEST(DemoIds, DeterministicAndValid) {

@@ -17,6 +17,7 @@
 #include "ctml/core/config.h"
 #include "ctml/manager/levels.h"
 #include "ctml/manager/options.h"
+#include "ctml/manager/probes.h"
 #include "ctml/manager/supervisor.h"
 #include "ctml/net/http.h"
 #include "ctml/store/factory.h"
@@ -100,7 +101,7 @@ TEST(LevelsTest, TableRowsAreOrderedAndNamesUnique) {
 TEST(LevelsTest, LookupsByLevelAndName) {
   std::vector<std::string> names;
   for (const auto& r : RowsInLevels(1, 2, RowKind::kService)) names.push_back(r.name);
-  EXPECT_THAT(names, ElementsAre("gateway", "bronze-sink", "process"));
+  EXPECT_THAT(names, ElementsAre("gateway", "mllp", "bronze-sink", "process"));
   names.clear();
   for (const auto& r : RowsInLevels(0, 0)) names.push_back(r.name);
   EXPECT_THAT(names, ElementsAre("event-log", "lake", "online-store", "meta-store"));
@@ -120,6 +121,10 @@ TEST(LevelsTest, LookupsByLevelAndName) {
   EXPECT_EQ(sink->command, "bronze-sink");
   EXPECT_FALSE(FindRow("gateway")->has_ready);
   EXPECT_EQ(FindRow("kafka"), nullptr);
+  // mllp speaks MLLP on mllp.port; its /health is on mllp.http_port.
+  auto cfg = Config::FromYaml("mllp: {host: 127.0.0.1, port: 2575, http_port: 8086}\n", "/");
+  ASSERT_TRUE(cfg.ok());
+  EXPECT_EQ(ServiceEndpoint(*FindRow("mllp"), *cfg).port, 8086);
   EXPECT_EQ(LevelTitle(0), "infrastructure");
   EXPECT_EQ(LevelTitle(5), "");
 }
@@ -138,7 +143,7 @@ TEST(LevelsTest, EveryServicePortAndStoreUriIsInTheShippedConfig) {
       EXPECT_TRUE(cfg->Require(row.config_key).ok()) << row.config_key;
     }
   }
-  EXPECT_EQ(ports.size(), 5u);
+  EXPECT_EQ(ports.size(), 6u);
 }
 
 TEST(LevelsTest, ParseLevel) {
@@ -531,6 +536,11 @@ TEST(ManagerTest, HealthProbesStoresAndServices) {
   cfg.Set("online.uri", "sqlite://" + var + "/online.db");
   cfg.Set("meta.uri", "sqlite://" + var + "/meta.db");
   cfg.Set("gateway.port", std::to_string(gateway.port()));
+  net::ServerOptions mo = so;
+  mo.service = "fake-mllp";
+  net::HttpServer mllp(mo);
+  ASSERT_TRUE(mllp.Start().ok());
+  cfg.Set("mllp.http_port", std::to_string(mllp.port()));
   // Level 2 points at a port nobody listens on: the gateway's port + 0 is taken, so pick an
   // ephemeral port by binding and closing a second server.
   uint16_t closed_port = 0;

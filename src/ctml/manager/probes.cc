@@ -9,7 +9,9 @@ Endpoint ServiceEndpoint(const ServiceRow& row, const Config& cfg) {
   Endpoint ep;
   ep.host = cfg.GetString(row.HostKey(), "127.0.0.1");
   if (ep.host.empty() || ep.host == "0.0.0.0") ep.host = "127.0.0.1";
-  ep.port = static_cast<uint16_t>(cfg.GetInt(row.PortKey(), 0));
+  // A service whose own protocol is not HTTP (mllp) serves /health on `<key>.http_port`.
+  ep.port = static_cast<uint16_t>(
+      cfg.GetInt(row.config_key + ".http_port", cfg.GetInt(row.PortKey(), 0)));
   return ep;
 }
 

@@ -34,6 +34,9 @@ struct HttpRequest {
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;
   std::string peer;  // client "ip:port" (tells connections apart; not a patient identifier)
+  // Who sent it, set by the API-key guard (net/auth.h): the key's id, or "anonymous" when
+  // authentication is off. Never the key itself.
+  std::string actor = "anonymous";
   std::string Header(const std::string& lower_name) const;
 };
 

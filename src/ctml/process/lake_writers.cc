@@ -152,12 +152,37 @@ Result<std::vector<StandardizedVital>> WriteSilverVitals(
       bad.push_back({&rec, "MALFORMED_PAYLOAD", "payload is not a JSON object"});
       continue;
     }
+    auto m = payload->find("measurements");
+    if (m == payload->end() || !m->is_array() || m->empty()) {
+      bad.push_back({&rec, "MALFORMED_PAYLOAD", "payload has no measurements list"});
+      continue;
+    }
     TableBuilder& b = parts.For(FormatDate(ev->event_time_us));
-    for (const VitalCode& vc : VitalCodes()) {
-      auto f = payload->find(vc.field);
-      if (f == payload->end() || !f->is_number()) continue;
-      double value = f->get<double>();
-      std::string row_id = ev->event_id + ":" + vc.test_code;
+    for (const Json& x : *m) {
+      if (!x.is_object() || !x.contains("test") || !x["test"].is_string()) {
+        bad.push_back({&rec, "MALFORMED_PAYLOAD", "measurement without a test"});
+        continue;
+      }
+      if (!x.contains("value") || !x["value"].is_number()) continue;  // non-numeric result
+      std::string test = x["test"].get<std::string>();
+      std::string unit = x.value("unit", "");
+      const VitalCode* vc = nullptr;
+      for (const VitalCode& c : VitalCodes()) {
+        if (test == c.field || test == c.test_code || test == c.loinc) vc = &c;
+      }
+      // Until table-driven standardization lands (issue 4) only codes already in their standard
+      // unit reach Silver; the rest is quarantined with the reason, never dropped.
+      if (vc == nullptr) {
+        bad.push_back({&rec, "UNKNOWN_TEST_CODE", "vital test " + test.substr(0, 40)});
+        continue;
+      }
+      if (!unit.empty() && unit != vc->unit) {
+        bad.push_back(
+            {&rec, "UNIT_NOT_STANDARDIZED", test.substr(0, 40) + " in " + unit.substr(0, 20)});
+        continue;
+      }
+      double value = x["value"].get<double>();
+      std::string row_id = ev->event_id + ":" + vc->test_code;
       b.String(0, row_id);
       b.String(1, ev->event_id);
       b.String(2, ev->subject_key);
@@ -166,20 +191,20 @@ Result<std::vector<StandardizedVital>> WriteSilverVitals(
       b.String(5, ev->source);
       b.Timestamp(6, ev->event_time_us);
       b.Timestamp(7, ev->received_at_us);
-      b.String(8, vc.test_code);
-      b.String(9, vc.loinc);
+      b.String(8, vc->test_code);
+      b.String(9, vc->loinc);
       b.Double(10, value);
-      b.String(11, vc.unit);
-      b.Double(12, value);  // the gateway's fields are already in SDTM standard units
-      b.String(13, vc.unit);
+      b.String(11, vc->unit);
+      b.Double(12, value);
+      b.String(13, unit.empty() ? vc->unit : unit);
       b.EndRow();
       Json msg = {{"event_id", row_id},
                   {"subject_key", ev->subject_key},
                   {"event_time_us", ev->event_time_us},
                   {"received_at_us", ev->received_at_us},
-                  {"test_code", vc.test_code},
+                  {"test_code", vc->test_code},
                   {"value", value},
-                  {"unit", vc.unit}};
+                  {"unit", vc->unit}};
       out.push_back({ev->subject_key, msg.dump()});
     }
   }

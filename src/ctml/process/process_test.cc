@@ -32,9 +32,15 @@ class LakeWritersTest : public ::testing::Test {
     ev.event_time_us = *ParseIso8601(when);
     ev.received_at_us = ev.event_time_us + kMicrosPerSecond;
     ev.source = "gateway";
-    ev.payload_json = std::string(R"({"systolic_bp":120,"diastolic_bp":80,"heart_rate":70,)") +
-                      R"("temperature_celsius":36.6,"respiratory_rate":14,"oxygen_saturation":)" +
-                      (with_spo2 ? "97" : "null") + "}";
+    auto m = [](const char* test, const char* value, const char* unit) {
+      return std::string(R"({"test":")") + test + R"(","code_system":"ctml","value":)" + value +
+             R"(,"unit":")" + unit + R"("})";
+    };
+    ev.payload_json = std::string(R"({"measurements":[)") + m("systolic_bp", "120", "mmHg") + "," +
+                      m("diastolic_bp", "80", "mmHg") + "," + m("heart_rate", "70", "beats/min") +
+                      "," + m("temperature_celsius", "36.6", "C") + "," +
+                      m("respiratory_rate", "14", "breaths/min") + "," +
+                      m("oxygen_saturation", with_spo2 ? "97" : "null", "%") + "]}";
     store::LogRecord r;
     r.topic = "patient-vitals";
     r.offset = offset;

@@ -1,0 +1,118 @@
+// `ctml ingest-topics`: the existing stack's Kafka producers switch to ctml unchanged. Consumes
+// their topics (patient-vitals, lab-results, medications, adverse-events) from the source
+// EventLog `topics_in.uri`, turns each payload into a canonical, de-identified event through the
+// ingestion core, and commits the source offsets only after the events are durable in ctml's
+// EventLog. Rejected payloads are recorded on topic `ingest-rejected` with a reason (without the
+// payload: it may hold PHI). docs/ingest/kafka-topics.md.
+#include <CLI/CLI.hpp>
+
+#include "ctml/cli/commands.h"
+#include "ctml/core/json.h"
+#include "ctml/core/log.h"
+#include "ctml/core/time.h"
+#include "ctml/ingest/ingest_core.h"
+#include "ctml/ingest/topic_payloads.h"
+#include "ctml/privacy/deidentifier.h"
+#include "ctml/process/stream_worker.h"
+#include "ctml/store/factory.h"
+
+namespace ctml::cli {
+namespace {
+
+constexpr char kRejectedTopic[] = "ingest-rejected";
+
+int RunIngestTopics(const GlobalOptions& g) {
+  auto cfg = LoadConfig(g, "ingest-topics");
+  if (!cfg.ok()) {
+    Fail("ingest-topics", cfg.status());
+    return kExitConfig;
+  }
+  std::string src_uri = cfg->GetString("topics_in.uri");
+  std::string prefix = cfg->GetString("topics_in.prefix");
+  if (src_uri.empty()) {
+    Fail("ingest-topics",
+         Status::Invalid("set topics_in.uri (or CTML_TOPICS_IN_URI) to the EventLog the existing "
+                         "producers write to",
+                         "topics_in.uri"));
+    return kExitConfig;
+  }
+  if (src_uri == cfg->GetString("log.uri") && prefix.empty()) {
+    Fail("ingest-topics",
+         Status::Invalid("topics_in.uri is ctml's own log.uri: the input topics would be ctml's "
+                         "canonical topics; set topics_in.prefix (e.g. \"raw.\") or use another log",
+                         "topics_in.prefix"));
+    return kExitConfig;
+  }
+  auto deid = privacy::Deidentifier::FromConfig(*cfg);
+  if (!deid.ok()) return Fail("ingest-topics", deid.status());
+  auto src = store::OpenEventLog(src_uri);
+  if (!src.ok()) return Fail("ingest-topics", src.status());
+  auto log = store::OpenEventLog(cfg->GetString("log.uri"));
+  if (!log.ok()) return Fail("ingest-topics", log.status());
+  auto meta = store::OpenMetaStore(cfg->GetString("meta.uri"));
+  if (!meta.ok()) return Fail("ingest-topics", meta.status());
+  ingest::IngestCore core(**log, meta->get());
+
+  process::StreamWorkerOptions o;
+  o.service = "ingest-topics";
+  o.group = cfg->GetString("topics_in.group", "ctml-ingest-topics");
+  for (const auto& t : ingest::ExistingStackTopics()) o.topics.push_back(prefix + t);
+  o.batch_records = static_cast<size_t>(cfg->GetInt("topics_in.batch_records", 2000));
+  o.poll = std::chrono::milliseconds(cfg->GetInt("topics_in.poll_ms", 500));
+  o.http.host = cfg->GetString("topics_in.host", "127.0.0.1");
+  o.http.port = static_cast<uint16_t>(cfg->GetInt("topics_in.port", 0));
+  o.http.service = "ingest-topics";
+  store::EventLog& ctml_log = **log;
+  Status st = process::RunStreamWorker(o, **src, [&](const auto& batch) -> Status {
+    int64_t now = NowMicros();
+    std::vector<ingest::CanonicalEvent> events;
+    std::vector<std::pair<std::string, std::string>> rejected;
+    ingest::BatchInfo info;
+    info.source = "kafka";
+    info.actor = "kafka:" + o.group;
+    info.object = "topics";
+    for (const store::LogRecord& rec : batch) {
+      std::string topic = rec.topic.substr(prefix.size());
+      auto doc = ParseJson(rec.value, 32);
+      Result<ingest::CanonicalEvent> ev =
+          doc.ok() ? ingest::ParseTopicPayload(topic, *doc, *deid, now)
+                   : Result<ingest::CanonicalEvent>(doc.status());
+      if (ev.ok()) {
+        events.push_back(std::move(*ev));
+        continue;
+      }
+      std::string reason = doc.ok() ? "INVALID_FIELD" : "MALFORMED_JSON";
+      info.rejected++;
+      info.reject_reasons[reason]++;
+      Json r = {{"source_topic", rec.topic}, {"partition", rec.partition},
+                {"offset", rec.offset},      {"reason_code", reason},
+                {"field", ev.status().field()}, {"message", ev.status().message().substr(0, 200)},
+                {"rejected_at", FormatIso8601(now)}};
+      rejected.emplace_back(rec.topic, r.dump());
+    }
+    if (!events.empty()) {
+      CTML_RETURN_NOT_OK(core.Submit(events, info).status());
+    } else if (info.rejected > 0) {
+      CTML_RETURN_NOT_OK(core.RecordRejection(info));
+    }
+    if (!rejected.empty()) {
+      CTML_RETURN_NOT_OK(ctml_log.AppendBatch(kRejectedTopic, rejected).status());
+      log::Info("ingest-topics", "rejected payloads",
+                {{"count", std::to_string(rejected.size())}});
+    }
+    return Status::OK();
+  });
+  return st.ok() ? kExitOk : Fail("ingest-topics", st);
+}
+
+}  // namespace
+
+void RegisterIngestTopicsCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
+  auto* sub = app.add_subcommand(
+      "ingest-topics",
+      "Level 1: consume the existing stack's Kafka payloads (patient-vitals, lab-results, "
+      "medications, adverse-events) from topics_in.uri into ctml's canonical topics");
+  sub->callback([&g, exit_code] { *exit_code = RunIngestTopics(g); });
+}
+
+}  // namespace ctml::cli
