@@ -41,8 +41,10 @@ int RunAddKey(const GlobalOptions& g, const AuthArgs& a) {
   Json detail = {{"roles", a.roles}, {"keys_file", path}};
   auto rec = (*meta)->AppendAudit(User(), "auth.add_key", "api_key/" + a.id, detail.dump());
   if (!rec.ok()) return Fail("auth add-key", rec.status());
-  std::fprintf(stderr, "created API key '%s' with roles %s (stored hashed in %s); it is shown "
-                       "only now:\n", a.id.c_str(), a.roles.c_str(), path.c_str());
+  std::fprintf(stderr,
+               "created API key '%s' with roles %s (stored hashed in %s); it is shown "
+               "only now:\n",
+               a.id.c_str(), a.roles.c_str(), path.c_str());
   std::printf("%s\n", key->c_str());
   return kExitOk;
 }
@@ -71,7 +73,8 @@ void RegisterAuthCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
   auto* add = sub->add_subcommand("add-key", "Create an API key; prints it once, stores its hash");
   add->add_option("--id", args->id, "Key id shown in the audit trail (e.g. site-boston)")
       ->required();
-  add->add_option("--roles", args->roles, "Comma list of ingest,read,predict,admin (default ingest)");
+  add->add_option("--roles", args->roles,
+                  "Comma list of ingest,read,predict,admin (default ingest)");
   add->callback([&g, exit_code, args] { *exit_code = RunAddKey(g, *args); });
   auto* list = sub->add_subcommand("list", "List key ids and roles (never the keys)");
   list->callback([&g, exit_code] { *exit_code = RunList(g); });

@@ -7,19 +7,15 @@
 #include <CLI/CLI.hpp>
 
 #include "ctml/cli/commands.h"
-#include "ctml/core/json.h"
 #include "ctml/core/log.h"
-#include "ctml/core/time.h"
 #include "ctml/ingest/ingest_core.h"
-#include "ctml/ingest/topic_payloads.h"
+#include "ctml/ingest/topic_ingester.h"
 #include "ctml/privacy/deidentifier.h"
 #include "ctml/process/stream_worker.h"
 #include "ctml/store/factory.h"
 
 namespace ctml::cli {
 namespace {
-
-constexpr char kRejectedTopic[] = "ingest-rejected";
 
 int RunIngestTopics(const GlobalOptions& g) {
   auto cfg = LoadConfig(g, "ingest-topics");
@@ -37,10 +33,11 @@ int RunIngestTopics(const GlobalOptions& g) {
     return kExitConfig;
   }
   if (src_uri == cfg->GetString("log.uri") && prefix.empty()) {
-    Fail("ingest-topics",
-         Status::Invalid("topics_in.uri is ctml's own log.uri: the input topics would be ctml's "
-                         "canonical topics; set topics_in.prefix (e.g. \"raw.\") or use another log",
-                         "topics_in.prefix"));
+    Fail(
+        "ingest-topics",
+        Status::Invalid("topics_in.uri is ctml's own log.uri: the input topics would be ctml's "
+                        "canonical topics; set topics_in.prefix (e.g. \"raw.\") or use another log",
+                        "topics_in.prefix"));
     return kExitConfig;
   }
   auto deid = privacy::Deidentifier::FromConfig(*cfg);
@@ -56,52 +53,15 @@ int RunIngestTopics(const GlobalOptions& g) {
   process::StreamWorkerOptions o;
   o.service = "ingest-topics";
   o.group = cfg->GetString("topics_in.group", "ctml-ingest-topics");
-  for (const auto& t : ingest::ExistingStackTopics()) o.topics.push_back(prefix + t);
   o.batch_records = static_cast<size_t>(cfg->GetInt("topics_in.batch_records", 2000));
   o.poll = std::chrono::milliseconds(cfg->GetInt("topics_in.poll_ms", 500));
   o.http.host = cfg->GetString("topics_in.host", "127.0.0.1");
   o.http.port = static_cast<uint16_t>(cfg->GetInt("topics_in.port", 0));
   o.http.service = "ingest-topics";
-  store::EventLog& ctml_log = **log;
-  Status st = process::RunStreamWorker(o, **src, [&](const auto& batch) -> Status {
-    int64_t now = NowMicros();
-    std::vector<ingest::CanonicalEvent> events;
-    std::vector<std::pair<std::string, std::string>> rejected;
-    ingest::BatchInfo info;
-    info.source = "kafka";
-    info.actor = "kafka:" + o.group;
-    info.object = "topics";
-    for (const store::LogRecord& rec : batch) {
-      std::string topic = rec.topic.substr(prefix.size());
-      auto doc = ParseJson(rec.value, 32);
-      Result<ingest::CanonicalEvent> ev =
-          doc.ok() ? ingest::ParseTopicPayload(topic, *doc, *deid, now)
-                   : Result<ingest::CanonicalEvent>(doc.status());
-      if (ev.ok()) {
-        events.push_back(std::move(*ev));
-        continue;
-      }
-      std::string reason = doc.ok() ? "INVALID_FIELD" : "MALFORMED_JSON";
-      info.rejected++;
-      info.reject_reasons[reason]++;
-      Json r = {{"source_topic", rec.topic}, {"partition", rec.partition},
-                {"offset", rec.offset},      {"reason_code", reason},
-                {"field", ev.status().field()}, {"message", ev.status().message().substr(0, 200)},
-                {"rejected_at", FormatIso8601(now)}};
-      rejected.emplace_back(rec.topic, r.dump());
-    }
-    if (!events.empty()) {
-      CTML_RETURN_NOT_OK(core.Submit(events, info).status());
-    } else if (info.rejected > 0) {
-      CTML_RETURN_NOT_OK(core.RecordRejection(info));
-    }
-    if (!rejected.empty()) {
-      CTML_RETURN_NOT_OK(ctml_log.AppendBatch(kRejectedTopic, rejected).status());
-      log::Info("ingest-topics", "rejected payloads",
-                {{"count", std::to_string(rejected.size())}});
-    }
-    return Status::OK();
-  });
+  ingest::TopicIngester ingester(core, **log, *deid, prefix, o.group);
+  o.topics = ingester.Topics();
+  Status st =
+      process::RunStreamWorker(o, **src, [&](const auto& batch) { return ingester.Handle(batch); });
   return st.ok() ? kExitOk : Fail("ingest-topics", st);
 }
 

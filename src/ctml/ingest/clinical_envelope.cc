@@ -50,7 +50,8 @@ Result<Parsed> ParseVitals(FieldReader& r, int64_t latest) {
   for (const VitalRange& v : kRanges) {
     CTML_ASSIGN_OR_RETURN(auto value, r.OptionalNumber(v.field, v.min, v.max));
     if (!value) {
-      if (v.required) return Status::Invalid(std::string(v.field) + " is required", r.Path(v.field));
+      if (v.required)
+        return Status::Invalid(std::string(v.field) + " is required", r.Path(v.field));
       continue;
     }
     if (std::string(v.field) == "systolic_bp") sys = *value;
@@ -112,12 +113,17 @@ Result<Parsed> ParseLab(FieldReader& r, int64_t latest) {
   CTML_ASSIGN_OR_RETURN(p.event_time, r.Time("test_date", latest, true));
   CTML_ASSIGN_OR_RETURN(auto tech, r.OptionalString("lab_technician_id", 16));
   if (tech && !std::regex_match(*tech, kTech)) {
-    return Status::Invalid("lab_technician_id must match ^LAB[0-9]{4}$", r.Path("lab_technician_id"));
+    return Status::Invalid("lab_technician_id must match ^LAB[0-9]{4}$",
+                           r.Path("lab_technician_id"));
   }
   CTML_ASSIGN_OR_RETURN(auto abnormal, r.OptionalBool("is_abnormal"));
   CTML_RETURN_NOT_OK(r.NoOtherFields());
-  p.payload = {{"test", test},         {"code_system", "ctml"}, {"test_name", test},
-               {"value", value},       {"value_text", Json(value).dump()}, {"unit", unit}};
+  p.payload = {{"test", test},
+               {"code_system", "ctml"},
+               {"test_name", test},
+               {"value", value},
+               {"value_text", Json(value).dump()},
+               {"unit", unit}};
   if (range) {
     p.payload["ref_text"] = *range;
     ParseReferenceRange(*range, &p.payload);
@@ -175,7 +181,8 @@ std::string SexCode(const std::string& gender) {
 }
 
 void ParseReferenceRange(const std::string& text, Json* payload) {
-  static const std::regex kBetween(R"(^\s*(-?[0-9]*\.?[0-9]+)\s*(-|–|to)\s*(-?[0-9]*\.?[0-9]+).*$)");
+  static const std::regex kBetween(
+      R"(^\s*(-?[0-9]*\.?[0-9]+)\s*(-|–|to)\s*(-?[0-9]*\.?[0-9]+).*$)");
   static const std::regex kBound(R"(^\s*([<>]=?)\s*(-?[0-9]*\.?[0-9]+).*$)");
   std::smatch m;
   if (std::regex_match(text, m, kBetween)) {

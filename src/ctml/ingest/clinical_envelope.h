@@ -41,8 +41,7 @@ struct VitalRange {
 // The accepted ranges; the same table drives validation, the docs and the tests.
 const VitalRange* VitalRanges(size_t* count);
 
-Result<CanonicalEvent> ParseClinicalEnvelope(const Json& doc,
-                                             const privacy::Deidentifier& deid,
+Result<CanonicalEvent> ParseClinicalEnvelope(const Json& doc, const privacy::Deidentifier& deid,
                                              int64_t received_at_us, const std::string& source);
 
 // How far in the future (relative to receipt) an event time may be: clocks drift.

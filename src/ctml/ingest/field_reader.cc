@@ -41,7 +41,8 @@ Result<std::string> FieldReader::String(const char* name, size_t max_len) {
   return *s;
 }
 
-Result<std::string> FieldReader::Enum(const char* name, std::initializer_list<const char*> allowed) {
+Result<std::string> FieldReader::Enum(const char* name,
+                                      std::initializer_list<const char*> allowed) {
   CTML_ASSIGN_OR_RETURN(std::string s, String(name, 64));
   std::string list;
   for (const char* a : allowed) {
@@ -51,16 +52,17 @@ Result<std::string> FieldReader::Enum(const char* name, std::initializer_list<co
   return Status::Invalid(std::string(name) + " must be one of " + list, Path(name));
 }
 
-Result<std::optional<double>> FieldReader::OptionalNumber(const char* name, double min, double max) {
+Result<std::optional<double>> FieldReader::OptionalNumber(const char* name, double min,
+                                                          double max) {
   CTML_RETURN_NOT_OK(RequireObject());
   const Json* v = Find(name);
   if (v == nullptr) return std::optional<double>();
   if (!v->is_number()) return Status::Invalid(std::string(name) + " must be a number", Path(name));
   double d = v->get<double>();
   if (!std::isfinite(d) || d < min || d > max) {
-    return Status::Invalid(std::string(name) + " is out of range [" + Json(min).dump() + ", " +
-                               Json(max).dump() + "]",
-                           Path(name));
+    return Status::Invalid(
+        std::string(name) + " is out of range [" + Json(min).dump() + ", " + Json(max).dump() + "]",
+        Path(name));
   }
   return std::optional<double>(d);
 }
@@ -88,7 +90,8 @@ Result<std::optional<PartialTime>> FieldReader::OptionalTime(const char* name, i
   Result<PartialTime> t = partial ? ParsePartialIso8601(*s) : Result<PartialTime>(Status::OK());
   if (!partial) {
     auto full = ParseIso8601(*s);
-    if (!full.ok()) return Status::Invalid(std::string(name) + " is not an ISO-8601 time", Path(name));
+    if (!full.ok())
+      return Status::Invalid(std::string(name) + " is not an ISO-8601 time", Path(name));
     t = ParsePartialIso8601(*s);
     if (!t.ok()) t = PartialTime{*full, TimePrecision::kSecond};
   }
@@ -108,7 +111,8 @@ Result<PartialTime> FieldReader::Time(const char* name, int64_t not_after_us, bo
 Status FieldReader::NoOtherFields() const {
   CTML_RETURN_NOT_OK(RequireObject());
   for (const auto& [k, v] : obj_.items()) {
-    if (!seen_.count(k)) return Status::Invalid("unknown field '" + k.substr(0, 64) + "'", Path(k.c_str()));
+    if (!seen_.count(k))
+      return Status::Invalid("unknown field '" + k.substr(0, 64) + "'", Path(k.c_str()));
   }
   return Status::OK();
 }

@@ -56,7 +56,8 @@ std::optional<std::string> VitalAlert(const Json& p) {
       if (c.name == std::string("temperature") && (unit.find('F') != std::string::npos)) {
         v = (v - 32) * 5 / 9;
       }
-      if (v < c.low) return "critical vital: " + std::string(c.name) + " " + Num(v) + " < " + Num(c.low);
+      if (v < c.low)
+        return "critical vital: " + std::string(c.name) + " " + Num(v) + " < " + Num(c.low);
       if (v >= c.high) {
         return "critical vital: " + std::string(c.name) + " " + Num(v) + " >= " + Num(c.high);
       }
@@ -77,7 +78,8 @@ std::optional<std::string> LabAlert(const Json& p) {
   };
   auto v = num("value"), lo = num("ref_low"), hi = num("ref_high");
   if (v && hi && *hi > 0 && *v >= 3 * *hi) return "severe lab: value >= 3x upper reference limit";
-  if (v && lo && *lo > 0 && *v <= 0.5 * *lo) return "severe lab: value <= 0.5x lower reference limit";
+  if (v && lo && *lo > 0 && *v <= 0.5 * *lo)
+    return "severe lab: value <= 0.5x lower reference limit";
   return std::nullopt;
 }
 
@@ -111,8 +113,8 @@ IngestCore::IngestCore(store::EventLog& log, store::MetaStore* meta) : log_(log)
 
 Result<SubmitResult> IngestCore::Submit(const std::vector<CanonicalEvent>& events,
                                         const BatchInfo& info) {
-  static auto& appended = Metrics().Counter("ctml_ingest_events_total",
-                                            "Events landed on the EventLog", {});
+  static auto& appended =
+      Metrics().Counter("ctml_ingest_events_total", "Events landed on the EventLog", {});
   static auto& alerts_total =
       Metrics().Counter("ctml_ingest_alerts_total", "Clinical alerts raised", {});
   SubmitResult out;
@@ -155,19 +157,16 @@ Result<SubmitResult> IngestCore::Submit(const std::vector<CanonicalEvent>& event
   }
   appended.Inc(static_cast<double>(events.size()));
   if (meta_ != nullptr) {
-    Json detail = {{"source", info.source},
-                   {"accepted", events.size()},
-                   {"rejected", info.rejected},
-                   {"reject_reasons", info.reject_reasons},
-                   {"alerts", out.alerts},
-                   {"topics", topics}};
+    Json detail = {{"source", info.source},     {"accepted", events.size()},
+                   {"rejected", info.rejected}, {"reject_reasons", info.reject_reasons},
+                   {"alerts", out.alerts},      {"topics", topics}};
     if (!events.empty()) {
       detail["first_event_id"] = events.front().event_id;
       detail["last_event_id"] = events.back().event_id;
     }
-    CTML_ASSIGN_OR_RETURN(auto rec, meta_->AppendAudit(info.actor, "ingest.batch",
-                                                       info.source + ":" + info.object,
-                                                       detail.dump()));
+    CTML_ASSIGN_OR_RETURN(
+        auto rec, meta_->AppendAudit(info.actor, "ingest.batch", info.source + ":" + info.object,
+                                     detail.dump()));
     out.audit_seq = rec.seq;
   }
   return out;
@@ -179,8 +178,8 @@ Status IngestCore::RecordRejection(const BatchInfo& info) {
                  {"accepted", 0},
                  {"rejected", info.rejected},
                  {"reject_reasons", info.reject_reasons}};
-  return meta_->AppendAudit(info.actor, "ingest.reject", info.source + ":" + info.object,
-                            detail.dump())
+  return meta_
+      ->AppendAudit(info.actor, "ingest.reject", info.source + ":" + info.object, detail.dump())
       .status();
 }
 

@@ -1,15 +1,18 @@
 // The ingestion core, the gateway's batch endpoint and the existing stack's Kafka payloads,
 // over real embedded stores (SQLite EventLog and MetaStore in a temporary directory).
+#include "ctml/ingest/ingest_core.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "ctml/core/crypto.h"
 #include "ctml/core/json.h"
 #include "ctml/core/time.h"
 #include "ctml/ingest/gateway.h"
-#include "ctml/ingest/ingest_core.h"
+#include "ctml/ingest/topic_ingester.h"
 #include "ctml/ingest/topic_payloads.h"
 #include "ctml/net/auth.h"
 #include "ctml/privacy/deidentifier.h"
@@ -66,9 +69,8 @@ std::string Vitals(const std::string& pid, int hr, const std::string& msg_id) {
 
 TEST_F(IngestFixture, BatchAcceptsGoodRecordsAndNamesTheBadOnes) {
   Gateway gw(GatewayOptions{}, *core_, deid_);
-  std::string body = "[" + Vitals("PT00000001", 72, "m1") + "," +
-                     Vitals("PT00000002", 900, "m2") + "," + R"({"vital_signs":"x"})" + "," +
-                     Vitals("PT00000003", 140, "m3") + "]";
+  std::string body = "[" + Vitals("PT00000001", 72, "m1") + "," + Vitals("PT00000002", 900, "m2") +
+                     "," + R"({"vital_signs":"x"})" + "," + Vitals("PT00000003", 140, "m3") + "]";
   auto res = gw.HandleBatch(Post(body));
   ASSERT_EQ(res.status, 200) << res.body;
   Json j = Json::parse(res.body);
@@ -128,6 +130,51 @@ TEST_F(IngestFixture, SingleRejectionIsAuditedAndStoresNothing) {
   EXPECT_TRUE(store::VerifyAuditChain(*audit).ok());
 }
 
+TEST_F(IngestFixture, ExistingProducersTopicsLandAsCanonicalEventsAndRejectsAreRecorded) {
+  auto src = store::OpenEventLog("sqlite://" + (dir_ / "producers.db").string()).value();
+  ASSERT_TRUE(src->Append("raw.patient-vitals", "P-1",
+                          R"({"patient_id":"P-1","timestamp":"2024-05-01T09:00:00Z",
+                              "heart_rate":88,"spo2":97,"trial_site":"S3"})")
+                  .ok());
+  ASSERT_TRUE(src->Append("raw.adverse-events", "P-1",
+                          R"({"patient_id":"P-1","timestamp":"2024-05-01T09:00:00Z",
+                              "event_description":"Febrile neutropenia","severity":"grade_4"})")
+                  .ok());
+  ASSERT_TRUE(
+      src->Append("raw.lab-results", "P-2", R"({"patient_id":"P-2","timestamp":"x"})").ok());
+  ASSERT_TRUE(src->Append("raw.medications", "P-2", "{not json").ok());
+  TopicIngester ingester(*core_, *log_, deid_, "raw.", "g1");
+  EXPECT_EQ(ingester.Topics().size(), 4u);
+  EXPECT_EQ(ingester.Topics()[0], "raw.patient-vitals");
+  auto consumer = src->Subscribe("g1", ingester.Topics()).value();
+  auto batch = consumer->Poll(100, std::chrono::milliseconds(100)).value();
+  ASSERT_EQ(batch.size(), 4u);
+  ASSERT_TRUE(ingester.Handle(batch).ok());
+  EXPECT_EQ(ingester.accepted(), 2);
+  EXPECT_EQ(ingester.rejected(), 2);
+  auto vitals = ReadAll("patient-vitals");
+  ASSERT_EQ(vitals.size(), 1u);
+  auto ev = CanonicalEvent::FromJson(vitals[0].value).value();
+  EXPECT_EQ(ev.source, "kafka");
+  EXPECT_EQ(ev.site_id, "S3");
+  EXPECT_EQ(ReadAll("adverse-events").size(), 1u);
+  EXPECT_EQ(ReadAll(kAlertsTopic).size(), 1u);  // grade 4 AE
+  auto rejected = ReadAll(kRejectedTopic);
+  ASSERT_EQ(rejected.size(), 2u);
+  std::set<std::string> reasons;
+  for (const auto& r : rejected) {
+    Json j = Json::parse(r.value);
+    reasons.insert(j["reason_code"].get<std::string>());
+    EXPECT_EQ(r.value.find("P-2"), std::string::npos);  // the payload is never copied
+  }
+  EXPECT_EQ(reasons, (std::set<std::string>{"INVALID_FIELD", "MALFORMED_JSON"}));
+  // A replay of the same batch (crash before the source commit) gives the same event ids.
+  ASSERT_TRUE(ingester.Handle(batch).ok());
+  auto again = ReadAll("patient-vitals");
+  ASSERT_EQ(again.size(), 2u);
+  EXPECT_EQ(CanonicalEvent::FromJson(again[1].value).value().event_id, ev.event_id);
+}
+
 TEST(AlertReason, RulesPerType) {
   CanonicalEvent v;
   v.event_type = "vital_signs";
@@ -177,14 +224,15 @@ TEST(TopicPayloads, TheExistingStacksShapes) {
   EXPECT_EQ(v->ToJson().find("P-1001"), std::string::npos);
   // The same payload again gives the same event id (a re-send dedupes downstream).
   auto again = ParseTopicPayload("patient-vitals", Json::parse(R"({"patient_id":"P-1001",
-      "timestamp":"2024-05-01T09:00:00Z","heart_rate":88})"), deid, now);
+      "timestamp":"2024-05-01T09:00:00Z","heart_rate":88})"),
+                                 deid, now);
   auto again2 = ParseTopicPayload("patient-vitals", Json::parse(R"({"patient_id":"P-1001",
-      "timestamp":"2024-05-01T09:00:00Z","heart_rate":88})"), deid, now);
+      "timestamp":"2024-05-01T09:00:00Z","heart_rate":88})"),
+                                  deid, now);
   EXPECT_EQ(again->event_id, again2->event_id);
 
   auto ae = ParseTopicPayload(
-      "adverse-events",
-      Json::parse(R"({"patient_id":"P-1001","timestamp":"2024-04-30T12:00:00Z",
+      "adverse-events", Json::parse(R"({"patient_id":"P-1001","timestamp":"2024-04-30T12:00:00Z",
         "event_description":"Neutropenia","severity":"grade_4","trial_site":"SITE-3"})"),
       deid, now);
   ASSERT_TRUE(ae.ok()) << ae.status().ToString();
@@ -199,7 +247,8 @@ TEST(TopicPayloads, TheExistingStacksShapes) {
   EXPECT_EQ(Json::parse(lab->payload_json)["ref_high"], 56.0);
   auto med = ParseTopicPayload("medications", Json::parse(R"({"patient_id":"P-1","timestamp":
       "2024-04-30T12:00:00Z","medication_name":"Ondansetron","dosage":8,"unit":"mg",
-      "route":"oral"})"), deid, now);
+      "route":"oral"})"),
+                               deid, now);
   ASSERT_TRUE(med.ok()) << med.status().ToString();
   EXPECT_EQ(med->event_type, "medication");
   EXPECT_EQ(TopicFor(med->event_type), "medications");
@@ -266,9 +315,8 @@ TEST(ApiKeys, RolesHashesAndGuard) {
   req.headers.erase("x-api-key");
   req.headers["authorization"] = "Bearer " + *admin_key;  // admin implies every role
   EXPECT_EQ(guarded(req).status, 200);
-  auto read_only = keys->Guard("read", [](const net::HttpRequest&) {
-    return net::HttpResponse::Json(200, "{}");
-  });
+  auto read_only = keys->Guard(
+      "read", [](const net::HttpRequest&) { return net::HttpResponse::Json(200, "{}"); });
   req.headers["authorization"] = "Bearer " + *ingest_key;
   EXPECT_EQ(read_only(req).status, 403);
   // Not required: anonymous passes, a wrong key still fails.

@@ -35,8 +35,8 @@ Result<Common> ReadCommon(FieldReader& r, int64_t received_at_us, const char* ti
 // The same payload re-sent gives the same event id; the id never contains the patient id.
 std::string ContentId(const std::string& topic, const Json& doc) {
   if (doc.contains("message_id") && doc["message_id"].is_string()) {
-    return "kafka-" + HexEncode(Sha256(topic + "/" + doc["message_id"].get<std::string>()))
-                          .substr(0, 32);
+    return "kafka-" +
+           HexEncode(Sha256(topic + "/" + doc["message_id"].get<std::string>())).substr(0, 32);
   }
   return "kafka-" + HexEncode(Sha256(topic + "/" + doc.dump())).substr(0, 32);
 }
@@ -68,7 +68,8 @@ Result<Json> Vitals(FieldReader& r) {
                   {"value_text", Json(*v).dump()},
                   {"unit", vr->unit}});
   }
-  if (ms.empty()) return Status::Invalid("no vital sign value in the message", r.Path("heart_rate"));
+  if (ms.empty())
+    return Status::Invalid("no vital sign value in the message", r.Path("heart_rate"));
   CTML_ASSIGN_OR_RETURN(auto arm, r.OptionalString("trial_arm", 64));
   Json p = {{"measurements", std::move(ms)}};
   if (arm) p["arm"] = *arm;
@@ -106,10 +107,15 @@ Result<Json> Lab(FieldReader& r) {
   CTML_ASSIGN_OR_RETURN(auto tech, r.OptionalString("lab_technician_id", 16));
   static const std::regex kTech("^LAB[0-9]{4}$");
   if (tech && !std::regex_match(*tech, kTech)) {
-    return Status::Invalid("lab_technician_id must match ^LAB[0-9]{4}$", r.Path("lab_technician_id"));
+    return Status::Invalid("lab_technician_id must match ^LAB[0-9]{4}$",
+                           r.Path("lab_technician_id"));
   }
-  Json p = {{"test", *test},   {"code_system", "ctml"}, {"test_name", *test},
-            {"value", *value}, {"value_text", Json(*value).dump()}, {"unit", unit}};
+  Json p = {{"test", *test},
+            {"code_system", "ctml"},
+            {"test_name", *test},
+            {"value", *value},
+            {"value_text", Json(*value).dump()},
+            {"unit", unit}};
   if (range) {
     p["ref_text"] = *range;
     ParseReferenceRange(*range, &p);
@@ -159,8 +165,8 @@ Result<Json> AdverseEvent(FieldReader& r) {
     int grade;
   };
   static const Grade kGrades[] = {
-      {"grade_1", "MILD", 1},     {"grade_2", "MODERATE", 2}, {"grade_3", "SEVERE", 3},
-      {"grade_4", "SEVERE", 4},   {"grade_5", "SEVERE", 5},   {"Mild", "MILD", 0},
+      {"grade_1", "MILD", 1},      {"grade_2", "MODERATE", 2}, {"grade_3", "SEVERE", 3},
+      {"grade_4", "SEVERE", 4},    {"grade_5", "SEVERE", 5},   {"Mild", "MILD", 0},
       {"Moderate", "MODERATE", 0}, {"Severe", "SEVERE", 0},
   };
   const Grade* g = nullptr;
@@ -225,8 +231,9 @@ Result<CanonicalEvent> ParseTopicPayload(const std::string& topic, const Json& d
   ev.event_time_us = deid.ShiftTime(c.patient_id, c.time.micros);
   Json p = std::move(*payload);
   if (ev.event_type == "adverse_event" || ev.event_type == "medication") {
-    CTML_ASSIGN_OR_RETURN(p["start_date"], deid.ShiftDate(c.patient_id,
-                                                          FormatPartial(c.time.micros, c.time.precision)));
+    CTML_ASSIGN_OR_RETURN(
+        p["start_date"],
+        deid.ShiftDate(c.patient_id, FormatPartial(c.time.micros, c.time.precision)));
   }
   p["precision"] = PrecisionName(c.time.precision);
   ev.payload_json = p.dump();

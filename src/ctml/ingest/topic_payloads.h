@@ -33,7 +33,6 @@ namespace ctml::ingest {
 const std::vector<std::string>& ExistingStackTopics();
 
 Result<CanonicalEvent> ParseTopicPayload(const std::string& topic, const Json& doc,
-                                         const privacy::Deidentifier& deid,
-                                         int64_t received_at_us);
+                                         const privacy::Deidentifier& deid, int64_t received_at_us);
 
 }  // namespace ctml::ingest

@@ -27,7 +27,7 @@ Result<ApiKeys> ApiKeys::Load(const std::string& path, bool required) {
     if (required) {
       return Status::FailedPrecondition(
           "auth.required is true but the key file " + path +
-              " does not exist: create a key with `ctml auth add-key --id NAME --roles ingest`");
+          " does not exist: create a key with `ctml auth add-key --id NAME --roles ingest`");
     }
     return keys;
   }
@@ -41,9 +41,9 @@ Result<ApiKeys> ApiKeys::Load(const std::string& path, bool required) {
     if (line.empty() || line[0] == '#') continue;
     std::smatch m;
     if (!std::regex_match(line, m, kLine)) {
-      return Status::Invalid(path + ":" + std::to_string(n) +
-                                 ": expected `<id> <roles> <sha256 hex>`",
-                             "auth.keys_file");
+      return Status::Invalid(
+          path + ":" + std::to_string(n) + ": expected `<id> <roles> <sha256 hex>`",
+          "auth.keys_file");
     }
     Entry e;
     e.id = m[1].str();
@@ -91,11 +91,10 @@ Handler ApiKeys::Guard(std::string role, Handler handler) const {
                                    "an API key is required: send it in the X-API-Key header",
                                    "X-API-Key");
       case Decision::kUnknownKey:
-        return HttpResponse::Error(401, "UNAUTHENTICATED", "the API key is not valid",
-                                   "X-API-Key");
+        return HttpResponse::Error(401, "UNAUTHENTICATED", "the API key is not valid", "X-API-Key");
       case Decision::kMissingRole:
-        return HttpResponse::Error(403, "FORBIDDEN",
-                                   "the API key lacks the '" + role + "' role", "X-API-Key");
+        return HttpResponse::Error(403, "FORBIDDEN", "the API key lacks the '" + role + "' role",
+                                   "X-API-Key");
     }
     HttpRequest copy = req;
     copy.actor = actor;

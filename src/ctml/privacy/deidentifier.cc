@@ -22,8 +22,7 @@ constexpr char kShiftKeyLabel[] = "ctml date-shift key v1";
 Result<Policy> ParsePolicy(std::string_view name) {
   if (name.empty() || name == "safe_harbor") return Policy::kSafeHarbor;
   if (name == "limited_dataset") return Policy::kLimitedDataset;
-  return Status::Invalid("privacy.policy must be safe_harbor or limited_dataset",
-                         "privacy.policy");
+  return Status::Invalid("privacy.policy must be safe_harbor or limited_dataset", "privacy.policy");
 }
 
 const char* PolicyName(Policy p) {
@@ -75,7 +74,8 @@ std::string Deidentifier::ScrubText(std::string_view text) {
   static const std::regex kPatterns[] = {
       std::regex(R"([A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})"),
       std::regex(R"(\b\d{3}-\d{2}-\d{4}\b)"),
-      std::regex(R"(\b(MRN|mrn|Mrn|medical record( number)?|Medical Record( Number)?)\s*[:#]?\s*[A-Za-z0-9-]+)"),
+      std::regex(
+          R"(\b(MRN|mrn|Mrn|medical record( number)?|Medical Record( Number)?)\s*[:#]?\s*[A-Za-z0-9-]+)"),
       std::regex(R"((\+\d{1,3}[\s.-]?)?\(?\b\d{3}\)?[\s.-]?\d{3}[\s.-]?\d{4}\b)"),
       std::regex(R"(\+\d[\d\s-]{7,}\d)"),
       std::regex(R"(\b\d{6,}\b)"),

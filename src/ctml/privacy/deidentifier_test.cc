@@ -9,7 +9,9 @@
 namespace ctml::privacy {
 namespace {
 
-Deidentifier Make(Policy p) { return Deidentifier(Pseudonymizer(std::string(64, 'k')), "shift", p); }
+Deidentifier Make(Policy p) {
+  return Deidentifier(Pseudonymizer(std::string(64, 'k')), "shift", p);
+}
 
 TEST(Deidentifier, ShiftIsPerSubjectDeterministicAndBackward) {
   Deidentifier d = Make(Policy::kSafeHarbor);
@@ -52,8 +54,8 @@ TEST(Deidentifier, ScrubsContactDetailsAndIdentifiersOnly) {
   std::string s = Deidentifier::ScrubText(
       "Rash; call 555-123-4567 or (617) 555-0100, mail jo.doe@example.org, SSN 123-45-6789, "
       "MRN: A12345, chart 00981234, +44 20 7946 0958");
-  for (const char* leaked : {"555-123-4567", "555-0100", "jo.doe", "123-45-6789", "A12345",
-                             "00981234", "7946"}) {
+  for (const char* leaked :
+       {"555-123-4567", "555-0100", "jo.doe", "123-45-6789", "A12345", "00981234", "7946"}) {
     EXPECT_EQ(s.find(leaked), std::string::npos) << leaked << " in " << s;
   }
   EXPECT_NE(s.find("Rash"), std::string::npos);
