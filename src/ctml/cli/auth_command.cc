@@ -33,14 +33,16 @@ int RunAddKey(const GlobalOptions& g, const AuthArgs& a) {
   std::string path = cfg->GetString("auth.keys_file");
   auto meta = store::OpenMetaStore(cfg->GetString("meta.uri"));
   if (!meta.ok()) return Fail("auth", meta.status());
+  // Audited first: a key that exists must have its audit record (a failed write after the audit
+  // leaves a record of an attempt, never an unaudited key).
+  Json detail = {{"roles", a.roles}, {"keys_file", path}};
+  auto rec = (*meta)->AppendAudit(User(), "auth.add_key", "api_key/" + a.id, detail.dump());
+  if (!rec.ok()) return Fail("auth add-key", rec.status());
   auto key = net::ApiKeys::AddKey(path, a.id, a.roles);
   if (!key.ok()) {
     Fail("auth add-key", key.status());
     return key.status().code() == StatusCode::kInvalid ? kExitUsage : kExitFailure;
   }
-  Json detail = {{"roles", a.roles}, {"keys_file", path}};
-  auto rec = (*meta)->AppendAudit(User(), "auth.add_key", "api_key/" + a.id, detail.dump());
-  if (!rec.ok()) return Fail("auth add-key", rec.status());
   std::fprintf(stderr,
                "created API key '%s' with roles %s (stored hashed in %s); it is shown "
                "only now:\n",

@@ -15,7 +15,9 @@ std::string CanonicalEvent::ToJson() const {
             {"source", source},
             {"schema_version", schema_version}};
   j["payload"] = payload_json.empty() ? Json::object() : Json::parse(payload_json);
-  return j.dump();
+  // Source text (a facility name, a free-text field) may not be valid UTF-8: replace such bytes
+  // rather than throw, so one odd field never turns an acceptable record into a retry loop.
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
 Result<CanonicalEvent> CanonicalEvent::FromJson(std::string_view text) {

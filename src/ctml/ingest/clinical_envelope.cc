@@ -217,7 +217,6 @@ Result<CanonicalEvent> ParseClinicalEnvelope(const Json& doc, const privacy::Dei
   FieldReader env(doc, "");
   CanonicalEvent ev;
   ev.source = source;
-  ev.received_at_us = received_at_us;
   CTML_ASSIGN_OR_RETURN(auto message_id, env.OptionalString("message_id", 128));
   CTML_ASSIGN_OR_RETURN(auto site, env.OptionalString("site_id", 64));
   CTML_ASSIGN_OR_RETURN(auto study, env.OptionalString("study_id", 64));
@@ -246,6 +245,9 @@ Result<CanonicalEvent> ParseClinicalEnvelope(const Json& doc, const privacy::Dei
   ev.study_id = study.value_or(parsed->payload.value("study_id", std::string("UNKNOWN")));
   ev.subject_key = deid.SubjectKey(parsed->patient_id);
   ev.event_time_us = deid.ShiftTime(parsed->patient_id, parsed->event_time.micros);
+  // Shifted like every other date of the subject: an unshifted receipt time next to a shifted
+  // event time would reveal the offset.
+  ev.received_at_us = deid.ShiftTime(parsed->patient_id, received_at_us);
   Json payload = std::move(parsed->payload);
   payload.erase("study_id");
   for (const auto& [key, iso] : parsed->dates) {

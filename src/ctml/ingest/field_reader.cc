@@ -1,5 +1,6 @@
 #include "ctml/ingest/field_reader.h"
 
+#include <cctype>
 #include <cmath>
 
 namespace ctml::ingest {
@@ -111,8 +112,15 @@ Result<PartialTime> FieldReader::Time(const char* name, int64_t not_after_us, bo
 Status FieldReader::NoOtherFields() const {
   CTML_RETURN_NOT_OK(RequireObject());
   for (const auto& [k, v] : obj_.items()) {
-    if (!seen_.count(k))
-      return Status::Invalid("unknown field '" + k.substr(0, 64) + "'", Path(k.c_str()));
+    if (seen_.count(k)) continue;
+    // Echo the name only when it is a plain identifier: a name may be anything (invalid UTF-8
+    // would break the JSON error body, a long one would flood the log).
+    bool plain = !k.empty() && k.size() <= 64;
+    for (char c : k) {
+      plain = plain && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-');
+    }
+    std::string name = plain ? k : std::string("?");
+    return Status::Invalid("unknown field '" + name + "'", Path(name.c_str()));
   }
   return Status::OK();
 }

@@ -83,10 +83,10 @@ void Gateway::Count(const std::string& type, bool accepted, int64_t n) {
 }
 
 net::HttpResponse Gateway::HandleData(const net::HttpRequest& req) {
+  const int64_t now = NowMicros();
   auto doc = ParseJson(req.body, options_.max_json_depth);
-  Result<CanonicalEvent> ev = doc.ok()
-                                  ? ParseClinicalEnvelope(*doc, deid_, NowMicros(), options_.source)
-                                  : Result<CanonicalEvent>(doc.status());
+  Result<CanonicalEvent> ev = doc.ok() ? ParseClinicalEnvelope(*doc, deid_, now, options_.source)
+                                       : Result<CanonicalEvent>(doc.status());
   BatchInfo info;
   info.source = options_.source;
   info.actor = req.actor;
@@ -112,7 +112,7 @@ net::HttpResponse Gateway::HandleData(const net::HttpRequest& req) {
                {"processingId", NewUuidV7()},   {"dataType", ev->event_type},
                {"subjectKey", ev->subject_key}, {"topic", TopicFor(ev->event_type)},
                {"partition", pos.partition},    {"offset", pos.offset},
-               {"alert", res->alerts > 0},      {"receivedAt", FormatIso8601(ev->received_at_us)}};
+               {"alert", res->alerts > 0},      {"receivedAt", FormatIso8601(now)}};
   return net::HttpResponse::Json(200, body.dump());
 }
 

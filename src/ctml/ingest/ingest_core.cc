@@ -146,7 +146,7 @@ Result<SubmitResult> IngestCore::Submit(const std::vector<CanonicalEvent>& event
                 {"event_time", FormatIso8601(ev.event_time_us)},
                 {"source", ev.source},
                 {"reason", *reason},
-                {"raised_at", FormatIso8601(NowMicros())}};
+                {"received_at", FormatIso8601(ev.received_at_us)}};
       alerts.emplace_back(ev.subject_key, a.dump());
     }
   }

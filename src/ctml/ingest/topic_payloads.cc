@@ -2,7 +2,6 @@
 
 #include <regex>
 
-#include "ctml/core/crypto.h"
 #include "ctml/core/ids.h"
 #include "ctml/ingest/clinical_envelope.h"
 #include "ctml/ingest/field_reader.h"
@@ -32,13 +31,15 @@ Result<Common> ReadCommon(FieldReader& r, int64_t received_at_us, const char* ti
   return c;
 }
 
-// The same payload re-sent gives the same event id; the id never contains the patient id.
-std::string ContentId(const std::string& topic, const Json& doc) {
-  if (doc.contains("message_id") && doc["message_id"].is_string()) {
-    return "kafka-" +
-           HexEncode(Sha256(topic + "/" + doc["message_id"].get<std::string>())).substr(0, 32);
-  }
-  return "kafka-" + HexEncode(Sha256(topic + "/" + doc.dump())).substr(0, 32);
+// The same payload re-sent gives the same event id. Keyed: the payload holds the patient id,
+// so an unkeyed hash of it could be guessed back.
+std::string ContentId(const std::string& topic, const Json& doc,
+                      const privacy::Deidentifier& deid) {
+  std::string material =
+      doc.contains("message_id") && doc["message_id"].is_string()
+          ? topic + "/" + doc["message_id"].get<std::string>()
+          : topic + "/" + doc.dump(-1, ' ', false, Json::error_handler_t::replace);
+  return "kafka-" + deid.SubjectKey("event-id:" + material);
 }
 
 Result<Json> Vitals(FieldReader& r) {
@@ -222,11 +223,11 @@ Result<CanonicalEvent> ParseTopicPayload(const std::string& topic, const Json& d
                            "topic");
   }
   CTML_RETURN_NOT_OK(payload.status());
-  ev.event_id = ContentId(topic, doc);
+  ev.event_id = ContentId(topic, doc, deid);
   ev.source = "kafka";
   ev.study_id = c.study;
   ev.site_id = c.site;
-  ev.received_at_us = received_at_us;
+  ev.received_at_us = deid.ShiftTime(c.patient_id, received_at_us);
   ev.subject_key = deid.SubjectKey(c.patient_id);
   ev.event_time_us = deid.ShiftTime(c.patient_id, c.time.micros);
   Json p = std::move(*payload);

@@ -80,7 +80,20 @@ std::string Deidentifier::ScrubText(std::string_view text) {
       std::regex(R"(\+\d[\d\s-]{7,}\d)"),
       std::regex(R"(\b\d{6,}\b)"),
   };
+  // Dates in free text would carry the real (unshifted) date and so reveal the subject's offset.
+  static const std::regex kDates[] = {
+      std::regex(
+          R"(\b\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?\b)"),
+      std::regex(R"(\b\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b)"),
+      std::regex(
+          R"(\b(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?\s+\d{1,2}(st|nd|rd|th)?,?\s+\d{4}\b)",
+          std::regex::icase),
+      std::regex(
+          R"(\b\d{1,2}(st|nd|rd|th)?\s+(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?,?\s+\d{4}\b)",
+          std::regex::icase),
+  };
   std::string out(text);
+  for (const auto& re : kDates) out = std::regex_replace(out, re, "[DATE]");
   for (const auto& re : kPatterns) out = std::regex_replace(out, re, "[REDACTED]");
   return out;
 }

@@ -51,8 +51,9 @@ class Deidentifier {
   // components. Invalid input gives Status::Invalid.
   Result<std::string> ShiftDate(std::string_view subject_id, std::string_view iso) const;
 
-  // Replaces phone numbers, e-mail addresses, SSN-like (ddd-dd-dddd) and MRN-like (6+ digit
-  // runs, "MRN: ..." tokens) numbers with "[REDACTED]". Other text is kept.
+  // Replaces dates (ISO, d/m/y, "March 5, 2014", "5 Mar 2014") with "[DATE]" and phone numbers,
+  // e-mail addresses, SSN-like (ddd-dd-dddd) and MRN-like (6+ digit runs, "MRN: ..." tokens)
+  // numbers with "[REDACTED]". Other text is kept (personal names are not detected).
   static std::string ScrubText(std::string_view text);
   // Ages above 89 become 90 (HIPAA Safe Harbor); negative ages are returned unchanged.
   static int CapAge(int age_years);

@@ -59,6 +59,12 @@ TEST(Deidentifier, ScrubsContactDetailsAndIdentifiersOnly) {
     EXPECT_EQ(s.find(leaked), std::string::npos) << leaked << " in " << s;
   }
   EXPECT_NE(s.find("Rash"), std::string::npos);
+  std::string dated = Deidentifier::ScrubText(
+      "Fell on 2024-03-05T10:30Z, again 03/07/2024 and on March 9, 2024 and 12 Apr 2024");
+  for (const char* leaked : {"2024-03-05", "03/07/2024", "March 9", "12 Apr"}) {
+    EXPECT_EQ(dated.find(leaked), std::string::npos) << leaked << " in " << dated;
+  }
+  EXPECT_NE(dated.find("Fell on [DATE]"), std::string::npos) << dated;
   EXPECT_EQ(Deidentifier::ScrubText("APPLICATION SITE ERYTHEMA grade 2, 5 mg"),
             "APPLICATION SITE ERYTHEMA grade 2, 5 mg");
 }

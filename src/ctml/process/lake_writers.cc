@@ -165,7 +165,8 @@ Result<std::vector<StandardizedVital>> WriteSilverVitals(
       }
       if (!x.contains("value") || !x["value"].is_number()) continue;  // non-numeric result
       std::string test = x["test"].get<std::string>();
-      std::string unit = x.value("unit", "");
+      std::string unit =
+          x.contains("unit") && x["unit"].is_string() ? x["unit"].get<std::string>() : "";
       const VitalCode* vc = nullptr;
       for (const VitalCode& c : VitalCodes()) {
         if (test == c.field || test == c.test_code || test == c.loinc) vc = &c;

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <thread>
+#include <typeinfo>
 
 #include "ctml/core/log.h"
 #include "ctml/core/metrics.h"
@@ -35,7 +36,14 @@ Status RunStreamWorker(const StreamWorkerOptions& options, store::EventLog& log,
       }
       if (batch->empty()) continue;
       auto t0 = std::chrono::steady_clock::now();
-      Status st = handler(*batch);
+      Status st;
+      try {
+        st = handler(*batch);
+      } catch (const std::exception& e) {
+        // A handler bug must not kill the service: retried with backoff like any failure, and
+        // visible in the log (the exception type only; its text may quote record bytes).
+        st = Status::Internal(std::string("batch handler threw ") + typeid(e).name());
+      }
       if (st.ok()) st = consumer->Commit(*batch);
       if (!st.ok()) {
         errors.Inc();

@@ -248,13 +248,16 @@ CanonicalEvent NewEvent(const char* event_type, const std::string& resource_type
                         const ResourceContext& ctx, const std::string& subject, int64_t t_us) {
   CanonicalEvent ev;
   std::string id = StringAt(r, "id", ctx.path, kMaxId).value_or("");
-  ev.event_id = EventIdFor(resource_type, id, ctx.full_url);
+  // Keyed material (the resource id may be the subject id): an unkeyed hash would be reversible.
+  ev.event_id =
+      EventIdFor(resource_type, id.empty() ? "" : ctx.deid.SubjectKey(resource_type + "/" + id),
+                 ctx.full_url.empty() ? "" : ctx.deid.SubjectKey(ctx.full_url));
   ev.event_type = event_type;
   ev.study_id = ctx.options.study_id;
   ev.site_id = ctx.options.site_id;
   ev.subject_key = ctx.deid.SubjectKey(subject);
   ev.event_time_us = ctx.deid.ShiftTime(subject, t_us);
-  ev.received_at_us = ctx.received_at_us;
+  ev.received_at_us = ctx.deid.ShiftTime(subject, ctx.received_at_us);
   ev.source = "fhir";
   ev.schema_version = CanonicalEvent::kSchemaVersion;
   return ev;

@@ -20,6 +20,12 @@ const privacy::Deidentifier& Deid() {
   return d;
 }
 
+// The event id of a resource with an id: keyed by the pseudonym function, so it cannot be
+// guessed back from the (subject) id.
+std::string KeyedId(const std::string& type, const std::string& id) {
+  return "fhir-" + HexEncode(Sha256(type + "/" + Deid().SubjectKey(type + "/" + id))).substr(0, 32);
+}
+
 int64_t Received() { return *ParseIso8601("2024-05-01T10:00:00Z"); }
 
 FhirOptions Opts() {
@@ -179,8 +185,11 @@ TEST(FhirPatient, SafeHarborDemographics) {
   EXPECT_EQ(ev.study_id, "STUDY1");
   EXPECT_EQ(ev.site_id, "SITE01");
   EXPECT_EQ(ev.subject_key, Deid().SubjectKey("pat-123"));
-  EXPECT_EQ(ev.event_id, "fhir-" + HexEncode(Sha256("Patient/pat-123")).substr(0, 32));
-  EXPECT_EQ(ev.received_at_us, Received());
+  // Keyed: the Patient id is the subject id, an unkeyed hash of it could be guessed back.
+  EXPECT_EQ(ev.event_id, KeyedId("Patient", "pat-123"));
+  EXPECT_EQ(ev.event_id.find(HexEncode(Sha256("Patient/pat-123")).substr(0, 32)),
+            std::string::npos);
+  EXPECT_EQ(ev.received_at_us, Deid().ShiftTime("pat-123", Received()));  // shifted too
   EXPECT_EQ(ev.event_time_us, Deid().ShiftTime("pat-123", Received()));
   EXPECT_LT(ev.event_time_us, Received());
   Json p = Payload(ev);
@@ -504,12 +513,13 @@ TEST(FhirBundle, EventIdsAreStableAndHashed) {
   ASSERT_EQ(a.events.size(), 1u);
   ASSERT_EQ(b.events.size(), 1u);
   EXPECT_EQ(a.events[0].event_id, b.events[0].event_id);
-  EXPECT_EQ(a.events[0].event_id, "fhir-" + HexEncode(Sha256("Observation/obs-42")).substr(0, 32));
+  EXPECT_EQ(a.events[0].event_id, KeyedId("Observation", "obs-42"));
   Json no_id = HeartRate("Patient/p");
   no_id.erase("id");
   BundleResult c = Convert(MakeBundle("batch", {Entry(no_id, "urn:uuid:abc")}));
   ASSERT_EQ(c.events.size(), 1u);
-  EXPECT_EQ(c.events[0].event_id, "fhir-" + HexEncode(Sha256("urn:uuid:abc")).substr(0, 32));
+  EXPECT_EQ(c.events[0].event_id,
+            "fhir-" + HexEncode(Sha256(Deid().SubjectKey("urn:uuid:abc"))).substr(0, 32));
 }
 
 TEST(FhirBundle, RefusedBundles) {
@@ -843,7 +853,7 @@ TEST_F(FhirEndpointTest, SingleObservation) {
   for (const auto& [k, v] : resp.headers) {
     if (k == "Location") location = v;
   }
-  EXPECT_EQ(location, "Observation/fhir-" + HexEncode(Sha256("Observation/hr-1")).substr(0, 32));
+  EXPECT_EQ(location, "Observation/" + KeyedId("Observation", "hr-1"));
   auto records = ReadAll({"patient-vitals"});
   ASSERT_EQ(records.size(), 1u);
   EXPECT_EQ(records[0].key, Deid().SubjectKey("pat-9"));

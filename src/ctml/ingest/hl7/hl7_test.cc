@@ -320,7 +320,7 @@ TEST(Oru, NistCase1Event) {
   EXPECT_EQ(ev.study_id, "S1");
   EXPECT_EQ(ev.site_id, "EHR Facility");
   EXPECT_EQ(ev.subject_key, deid.SubjectKey("9817566735"));
-  EXPECT_EQ(ev.received_at_us, 42);
+  EXPECT_EQ(ev.received_at_us, deid.ShiftTime("9817566735", 42));
   EXPECT_EQ(ev.event_time_us, deid.ShiftTime("9817566735", *ParseIso8601("2008-08-15T17:30Z")));
   EXPECT_LT(ev.event_time_us, *ParseIso8601("2008-08-15T17:30Z"));  // safe_harbor shifts back
   Json p = Payload(ev);

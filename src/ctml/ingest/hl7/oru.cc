@@ -508,7 +508,7 @@ Hl7Outcome ConvertOru(const Message& msg, const privacy::Deidentifier& deid,
     ev.site_id = site_id;
     ev.subject_key = deid.SubjectKey(*subject_id);
     ev.event_time_us = deid.ShiftTime(*subject_id, when.micros);
-    ev.received_at_us = received_at_us;
+    ev.received_at_us = deid.ShiftTime(*subject_id, received_at_us);
     ev.source = "hl7";
     ev.payload_json = payload.dump(-1, ' ', false, Json::error_handler_t::replace);
     events.push_back(std::move(ev));

@@ -109,7 +109,7 @@ class Converter {
     ev_.event_type = event_type;
     ev_.source = "sdtm";
     ev_.schema_version = CanonicalEvent::kSchemaVersion;
-    ev_.received_at_us = ctx_.received_at_us;
+    ev_.received_at_us = ctx_.deid->ShiftTime(usubjid_, ctx_.received_at_us);
     auto study = Text("STUDYID");
     ev_.study_id = !ctx_.study_override.empty() ? ctx_.study_override : study.value_or("UNKNOWN");
     ev_.site_id = "UNKNOWN";
@@ -132,7 +132,8 @@ class Converter {
       }
       seq = "row:" + HexEncode(Sha256(all)).substr(0, 32);
     }
-    ev_.event_id = SdtmEventId(study.value_or(ev_.study_id), domain_, usubjid_, seq);
+    // Keyed by the pseudonym, not USUBJID: an unkeyed hash of a small id space is reversible.
+    ev_.event_id = SdtmEventId(study.value_or(ev_.study_id), domain_, ev_.subject_key, seq);
     return !failed();
   }
 
@@ -415,11 +416,17 @@ std::optional<std::string> DomainForFile(std::string_view filename) {
   return std::nullopt;
 }
 
-std::string SdtmEventId(std::string_view study, std::string_view domain, std::string_view usubjid,
-                        std::string_view seq) {
+std::string SdtmEventId(std::string_view study, std::string_view domain,
+                        std::string_view subject_key, std::string_view seq) {
   std::string key;
-  key.reserve(study.size() + domain.size() + usubjid.size() + seq.size() + 3);
-  key.append(study).append("/").append(domain).append("/").append(usubjid).append("/").append(seq);
+  key.reserve(study.size() + domain.size() + subject_key.size() + seq.size() + 3);
+  key.append(study)
+      .append("/")
+      .append(domain)
+      .append("/")
+      .append(subject_key)
+      .append("/")
+      .append(seq);
   return "sdtm-" + HexEncode(Sha256(key)).substr(0, 32);
 }
 

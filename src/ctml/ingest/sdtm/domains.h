@@ -49,8 +49,9 @@ struct RowOutcome {
 // `domain` is an upper-case supported domain ("LB" also for lbch/lbhe/lbur rows).
 RowOutcome ConvertRow(std::string_view domain, const Row& row, const ConvertContext& ctx);
 
-// "sdtm-" + first 32 hex of sha256(STUDYID/DOMAIN/USUBJID/SEQ).
-std::string SdtmEventId(std::string_view study, std::string_view domain, std::string_view usubjid,
-                        std::string_view seq);
+// "sdtm-" + first 32 hex of sha256(STUDYID/DOMAIN/subject_key/SEQ): the subject_key (a keyed
+// pseudonym), never USUBJID, whose small id space an unkeyed hash would not hide.
+std::string SdtmEventId(std::string_view study, std::string_view domain,
+                        std::string_view subject_key, std::string_view seq);
 
 }  // namespace ctml::ingest::sdtm

@@ -366,7 +366,7 @@ TEST(SdtmDomains, VsTemperatureKeepsOriginalUnitsAndText) {
   EXPECT_EQ(ev.study_id, "CDISCPILOT01");
   EXPECT_EQ(ev.site_id, "UNKNOWN");  // no DM map given
   EXPECT_EQ(ev.subject_key, deid.SubjectKey("01-701-1015"));
-  EXPECT_EQ(ev.event_id, SdtmEventId("CDISCPILOT01", "VS", "01-701-1015", "129"));
+  EXPECT_EQ(ev.event_id, SdtmEventId("CDISCPILOT01", "VS", deid.SubjectKey("01-701-1015"), "129"));
   EXPECT_EQ(ev.event_time_us, deid.ShiftTime("01-701-1015", *ParseIso8601("2013-12-31")));
   EXPECT_LT(ev.event_time_us, *ParseIso8601("2013-12-31"));  // safe_harbor moves dates back
   ASSERT_EQ(p["measurements"].size(), 1u);
@@ -429,7 +429,8 @@ TEST(SdtmDomains, LabResultFromOriginalResult) {
   EXPECT_EQ(p["precision"], "minute");  // 2013-12-26T14:45
   EXPECT_EQ(out.event->event_time_us,
             deid.ShiftTime("01-701-1015", *ParseIso8601("2013-12-26T14:45:00Z")));
-  EXPECT_EQ(out.event->event_id, SdtmEventId("CDISCPILOT01", "LB", "01-701-1015", "1"));
+  EXPECT_EQ(out.event->event_id,
+            SdtmEventId("CDISCPILOT01", "LB", deid.SubjectKey("01-701-1015"), "1"));
 }
 
 TEST(SdtmDomains, DemographicsAndScreenFailure) {
@@ -439,7 +440,8 @@ TEST(SdtmDomains, DemographicsAndScreenFailure) {
   Json p = Payload(out);
   EXPECT_EQ(out.event->event_type, "demographics");
   EXPECT_EQ(out.event->site_id, "701");
-  EXPECT_EQ(out.event->event_id, SdtmEventId("CDISCPILOT01", "DM", "01-701-1015", "DM"));
+  EXPECT_EQ(out.event->event_id,
+            SdtmEventId("CDISCPILOT01", "DM", deid.SubjectKey("01-701-1015"), "DM"));
   EXPECT_EQ(p["age"], 63);
   EXPECT_EQ(p["age_unit"], "YEARS");
   EXPECT_EQ(p["sex"], "F");
