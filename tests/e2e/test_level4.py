@@ -24,7 +24,7 @@ import uuid
 CTML = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build/bin/ctml"
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PORTS = {"GATEWAY": 18082, "BRONZE_SINK": 18083, "PROCESS": 18084, "FEATURES": 18085,
-         "SERVE": 18000}
+         "SERVE": 18000, "MLLP": 12576, "MLLP_HTTP": 18086}
 # Ids the test posts itself, plus the rejected ones: none may ever land under var/.
 OWN_IDS = ["PTE2E0000%d" % i for i in range(1, 4)]
 REJECTED_IDS = ["PTBADHR900", "PTBADXX001"]

@@ -185,7 +185,7 @@ Status Manager::StartLevel0() {
 Status Manager::StartService(const ServiceRow& row) {
   const std::string pid_path = PidPath(row.name);
   const Endpoint ep = ServiceEndpoint(row, cfg_);
-  if (ep.port == 0) return Status::Invalid("no port configured", row.PortKey());
+  if (ep.port == 0) return Status::Invalid("no port configured", HealthPortKey(row, cfg_));
   ProcessInfo info = InspectPidFile(pid_path, row.command);
   if (info.state == ProcessState::kRunning) {
     if (HttpGetStatus(ep, "/health", milliseconds(2000)) == 200) {
@@ -206,10 +206,10 @@ Status Manager::StartService(const ServiceRow& row) {
   // the same config but another var/ (CTML_PATHS_VAR), so command lines prove nothing.
   if (HttpGetStatus(ep, "/health", milliseconds(1000)) != 0) {
     return Status::FailedPrecondition(
-        "port " + std::to_string(ep.port) + " (" + row.PortKey() +
+        "port " + std::to_string(ep.port) + " (" + HealthPortKey(row, cfg_) +
         ") is already used by another process (another ctml with a different var/, or a "
         "service whose pid file was deleted); stop it or set " +
-        Config::EnvName(row.PortKey()));
+        Config::EnvName(HealthPortKey(row, cfg_)));
   }
   {
     // A marker, so that a failed start shows only this run's lines of the log.

@@ -5,13 +5,17 @@
 
 namespace ctml::manager {
 
+std::string HealthPortKey(const ServiceRow& row, const Config& cfg) {
+  // A service whose own protocol is not HTTP (mllp) serves /health on `<key>.http_port`.
+  std::string http_port = row.config_key + ".http_port";
+  return cfg.Has(http_port) ? http_port : row.PortKey();
+}
+
 Endpoint ServiceEndpoint(const ServiceRow& row, const Config& cfg) {
   Endpoint ep;
   ep.host = cfg.GetString(row.HostKey(), "127.0.0.1");
   if (ep.host.empty() || ep.host == "0.0.0.0") ep.host = "127.0.0.1";
-  // A service whose own protocol is not HTTP (mllp) serves /health on `<key>.http_port`.
-  ep.port = static_cast<uint16_t>(
-      cfg.GetInt(row.config_key + ".http_port", cfg.GetInt(row.PortKey(), 0)));
+  ep.port = static_cast<uint16_t>(cfg.GetInt(HealthPortKey(row, cfg), 0));
   return ep;
 }
 

@@ -21,6 +21,9 @@ struct Endpoint {
 };
 
 // The service's host and port from config ("<section>.host", "<section>.port").
+// The config key of the port a service answers /health on: `<key>.http_port` when the config
+// has one (services whose own protocol is not HTTP, e.g. mllp), else `<key>.port`.
+std::string HealthPortKey(const ServiceRow& row, const Config& cfg);
 Endpoint ServiceEndpoint(const ServiceRow& row, const Config& cfg);
 std::string BaseUrl(const Endpoint& ep);  // http://127.0.0.1:8082
 
