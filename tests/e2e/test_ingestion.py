@@ -276,6 +276,46 @@ class IngestionEndToEnd(unittest.TestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("seq 5", r.stdout + r.stderr)
 
+    def test_8_gateway_serves_https_when_given_a_certificate(self):
+        import ssl
+        import time
+        cert, key = os.path.join(self.tmp, "cert.pem"), os.path.join(self.tmp, "key.pem")
+        r = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days",
+                            "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                            "-keyout", key, "-out", cert], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        env = dict(self.env, CTML_GATEWAY_PORT="18283", CTML_GATEWAY_TLS_CERT_FILE=cert,
+                   CTML_GATEWAY_TLS_KEY_FILE=key)
+        proc = subprocess.Popen([CTML, "--config", os.path.join(ROOT, "ctml.yaml"), "gateway"],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            ctx = ssl.create_default_context(cafile=cert)
+            msg = json.dumps({"vital_signs": {
+                "patient_id": "PTTLS00001", "measurement_time": "2024-01-01T00:00:00Z",
+                "systolic_bp": 120, "diastolic_bp": 80, "heart_rate": 70,
+                "temperature_celsius": 36.6}}).encode()
+            status = None
+            for _ in range(100):
+                try:
+                    req = urllib.request.Request("https://127.0.0.1:18283/api/clinical/data",
+                                                 data=msg, method="POST",
+                                                 headers={"Content-Type": "application/json",
+                                                          "X-API-Key": self.key})
+                    with urllib.request.urlopen(req, timeout=10, context=ctx) as resp:
+                        status = resp.status
+                    break
+                except urllib.error.URLError as e:
+                    if "refused" not in str(e.reason):
+                        raise
+                    time.sleep(0.1)
+            self.assertEqual(status, 200)
+            # Plain HTTP on the TLS port gets no HTTP answer.
+            with self.assertRaises(Exception):
+                urllib.request.urlopen("http://127.0.0.1:18283/health", timeout=5).read()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
 
 if __name__ == "__main__":
     unittest.main(argv=[sys.argv[0]], verbosity=2)

@@ -35,6 +35,8 @@ int RunGateway(const GlobalOptions& g) {
   opts.service = "gateway";
   opts.max_body_bytes = static_cast<size_t>(cfg->GetInt("gateway.max_body_bytes", 8 << 20));
   opts.threads = static_cast<int>(cfg->GetInt("gateway.threads", 2));
+  opts.tls_cert_file = cfg->GetString("gateway.tls_cert_file");
+  opts.tls_key_file = cfg->GetString("gateway.tls_key_file");
   net::HttpServer server(opts);
   ingest::IngestCore core(**log, meta->get());
   ingest::GatewayOptions gopts;

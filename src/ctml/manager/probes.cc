@@ -1,5 +1,14 @@
 #include "ctml/manager/probes.h"
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
 #include "ctml/net/http.h"
 #include "ctml/store/factory.h"
 
@@ -16,6 +25,7 @@ Endpoint ServiceEndpoint(const ServiceRow& row, const Config& cfg) {
   ep.host = cfg.GetString(row.HostKey(), "127.0.0.1");
   if (ep.host.empty() || ep.host == "0.0.0.0") ep.host = "127.0.0.1";
   ep.port = static_cast<uint16_t>(cfg.GetInt(HealthPortKey(row, cfg), 0));
+  ep.tls = !cfg.GetString(row.config_key + ".tls_cert_file").empty();
   return ep;
 }
 
@@ -23,9 +33,34 @@ std::string BaseUrl(const Endpoint& ep) {
   return "http://" + ep.host + ":" + std::to_string(ep.port);
 }
 
+namespace {
+
+// A non-blocking connect bounded by `timeout` (IPv4 literal hosts, as the config uses).
+bool TcpConnects(const Endpoint& ep, std::chrono::milliseconds timeout) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(ep.port);
+  if (inet_pton(AF_INET, ep.host.c_str(), &addr.sin_addr) != 1) return false;
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  if (!ok && errno == EINPROGRESS) {
+    pollfd p{fd, POLLOUT, 0};
+    int err = 0;
+    socklen_t len = sizeof(err);
+    ok = ::poll(&p, 1, static_cast<int>(timeout.count())) == 1 &&
+         ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0;
+  }
+  ::close(fd);
+  return ok;
+}
+
+}  // namespace
+
 int HttpGetStatus(const Endpoint& ep, const std::string& target,
                   std::chrono::milliseconds timeout) {
   if (ep.port == 0) return 0;
+  if (ep.tls) return TcpConnects(ep, timeout) ? 200 : 0;
   net::HttpClient client(ep.host, ep.port, timeout);
   auto resp = client.Get(target);
   return resp.ok() ? resp->status : 0;

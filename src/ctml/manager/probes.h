@@ -18,6 +18,9 @@ namespace ctml::manager {
 struct Endpoint {
   std::string host = "127.0.0.1";
   uint16_t port = 0;
+  // The service speaks HTTPS (`<section>.tls_cert_file` set). The manager has no TLS client, so
+  // such a service is probed by a TCP connect: any probe that connects counts as status 200.
+  bool tls = false;
 };
 
 // The service's host and port from config ("<section>.host", "<section>.port").

@@ -65,6 +65,9 @@ struct ServerOptions {
   int threads = 2;
   std::chrono::seconds idle_timeout{30};
   bool handle_signals = true;  // stop gracefully on SIGTERM/SIGINT
+  // TLS (HTTPS) when both are set: PEM certificate chain and private key; TLS 1.2+ only.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 class HttpServer {

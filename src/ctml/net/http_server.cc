@@ -9,6 +9,7 @@
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <csignal>
@@ -84,6 +85,7 @@ struct HttpServer::Impl {
   asio::io_context ioc;
   asio::strand<asio::io_context::executor_type> ctrl;  // acceptor, signals, drain
   std::optional<tcp::acceptor> acceptor;
+  std::optional<asio::ssl::context> tls;  // set when opts.tls_cert_file is given
   std::optional<asio::signal_set> signals;
   std::vector<std::thread> threads;
   std::mutex start_mu;
@@ -166,13 +168,31 @@ struct HttpServer::Impl {
       }
     } unregister{this, c};
 
-    beast::flat_buffer buffer;
     std::string peer;
     {
       beast::error_code pec;
       auto ep = c->stream.socket().remote_endpoint(pec);
       if (!pec) peer = ep.address().to_string() + ":" + std::to_string(ep.port());
     }
+    if (tls) {
+      // TLS over the connection's tcp_stream, whose timeouts still bound every read and write.
+      asio::ssl::stream<beast::tcp_stream&> s(c->stream, *tls);
+      c->stream.expires_after(kIoTimeout);
+      auto [hec] = co_await s.async_handshake(asio::ssl::stream_base::server, kUseTuple);
+      if (!hec) co_await Serve(c, s, peer);
+    } else {
+      co_await Serve(c, c->stream, peer);
+    }
+    beast::error_code ec;
+    c->stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    c->stream.socket().close(ec);
+  }
+
+  // The request loop of one connection over `s` (the plain tcp_stream or a TLS stream on it).
+  template <class Stream>
+  asio::awaitable<void> Serve(const std::shared_ptr<Connection>& c, Stream& s,
+                              const std::string& peer) {
+    beast::flat_buffer buffer;
     while (!stopping.load()) {
       http::request_parser<http::string_body> parser;
       parser.header_limit(kHeaderLimit);
@@ -180,7 +200,7 @@ struct HttpServer::Impl {
       // header error); set for the body read below, where it catches chunked bodies.
       parser.body_limit((std::numeric_limits<std::uint64_t>::max)());
       c->stream.expires_after(opts.idle_timeout);
-      auto [ec, n] = co_await http::async_read_header(c->stream, buffer, parser, kUseTuple);
+      auto [ec, n] = co_await http::async_read_header(s, buffer, parser, kUseTuple);
       if (ec) {
         if (IsHttpParseError(ec)) {
           c->busy = true;
@@ -188,7 +208,7 @@ struct HttpServer::Impl {
           HttpResponse r = too_big ? HttpResponse::Error(431, "HEADERS_TOO_LARGE",
                                                          "request headers exceed the limit")
                                    : HttpResponse::Error(400, "BAD_REQUEST", "malformed request");
-          co_await WriteResponse(c, std::move(r), 11, false);
+          co_await WriteResponse(c, s, std::move(r), 11, false);
           Record("OTHER", "unmatched", too_big ? 431 : 400, 0.0);
         }
         break;
@@ -214,12 +234,12 @@ struct HttpServer::Impl {
         if (beast::iequals(hdr[http::field::expect], "100-continue")) {
           http::response<http::empty_body> cont{http::status::continue_, version};
           c->stream.expires_after(kIoTimeout);
-          auto [cec, cn] = co_await http::async_write(c->stream, cont, kUseTuple);
+          auto [cec, cn] = co_await http::async_write(s, cont, kUseTuple);
           if (cec) break;
         }
         parser.body_limit(opts.max_body_bytes);
         c->stream.expires_after(kIoTimeout);
-        auto [rec, rn] = co_await http::async_read(c->stream, buffer, parser, kUseTuple);
+        auto [rec, rn] = co_await http::async_read(s, buffer, parser, kUseTuple);
         if (rec == http::error::body_limit) {
           too_large = true;
         } else if (rec) {
@@ -256,7 +276,7 @@ struct HttpServer::Impl {
       double seconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       Record(method_label, route, status, seconds);
-      beast::error_code wec = co_await WriteResponse(c, std::move(resp), version, keep_alive);
+      beast::error_code wec = co_await WriteResponse(c, s, std::move(resp), version, keep_alive);
       c->busy = false;
       if (wec) break;
       if (too_large) {
@@ -268,7 +288,7 @@ struct HttpServer::Impl {
         std::array<char, 8192> junk;
         size_t drained = 0;
         while (drained < 4 * opts.max_body_bytes + (1 << 16)) {
-          auto [dec, dn] = co_await c->stream.async_read_some(asio::buffer(junk), kUseTuple);
+          auto [dec, dn] = co_await s.async_read_some(asio::buffer(junk), kUseTuple);
           if (dec) break;
           drained += dn;
         }
@@ -276,12 +296,10 @@ struct HttpServer::Impl {
       }
       if (!keep_alive) break;
     }
-    beast::error_code ec;
-    c->stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-    c->stream.socket().close(ec);
   }
 
-  asio::awaitable<beast::error_code> WriteResponse(const std::shared_ptr<Connection>& c,
+  template <class Stream>
+  asio::awaitable<beast::error_code> WriteResponse(const std::shared_ptr<Connection>& c, Stream& s,
                                                    HttpResponse r, unsigned version,
                                                    bool keep_alive) {
     http::response<http::string_body> res;
@@ -296,7 +314,7 @@ struct HttpServer::Impl {
     res.keep_alive(keep_alive);
     res.prepare_payload();
     c->stream.expires_after(kIoTimeout);
-    auto [ec, n] = co_await http::async_write(c->stream, res, kUseTuple);
+    auto [ec, n] = co_await http::async_write(s, res, kUseTuple);
     co_return ec;
   }
 
@@ -372,6 +390,30 @@ struct HttpServer::Impl {
       return Status::FailedPrecondition("HTTP server already started or stopped");
     }
     AddBuiltins();
+    if (!opts.tls_cert_file.empty() || !opts.tls_key_file.empty()) {
+      if (opts.tls_cert_file.empty() || opts.tls_key_file.empty()) {
+        return Status::Invalid("TLS needs both a certificate and a key file", "tls_cert_file");
+      }
+      boost::system::error_code tec;
+      tls.emplace(asio::ssl::context::tls_server);
+      tls->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                           asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                           asio::ssl::context::no_tlsv1_1,
+                       tec);
+      if (!tec) tls->use_certificate_chain_file(opts.tls_cert_file, tec);
+      if (tec) {
+        tls.reset();
+        return Status::Invalid(
+            "cannot use TLS certificate " + opts.tls_cert_file + ": " + tec.message(),
+            "tls_cert_file");
+      }
+      tls->use_private_key_file(opts.tls_key_file, asio::ssl::context::pem, tec);
+      if (tec) {
+        tls.reset();
+        return Status::Invalid("cannot use TLS key " + opts.tls_key_file + ": " + tec.message(),
+                               "tls_key_file");
+      }
+    }
     beast::error_code ec;
     tcp::endpoint endpoint;
     auto address = asio::ip::make_address(opts.host, ec);

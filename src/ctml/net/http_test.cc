@@ -510,3 +510,25 @@ TEST(HttpClient, TimeoutIsUnavailable) {
 
 }  // namespace
 }  // namespace ctml::net
+
+namespace ctml::net {
+namespace {
+
+TEST(HttpServerTls, MissingOrHalfConfiguredCertificateIsAClearError) {
+  ServerOptions o;
+  o.handle_signals = false;
+  o.tls_cert_file = "/nonexistent/cert.pem";
+  o.tls_key_file = "/nonexistent/key.pem";
+  HttpServer missing(o);
+  Status st = missing.Start();
+  EXPECT_EQ(st.code(), StatusCode::kInvalid);
+  EXPECT_EQ(st.field(), "tls_cert_file");
+  ServerOptions half;
+  half.handle_signals = false;
+  half.tls_cert_file = "/nonexistent/cert.pem";
+  HttpServer h(half);
+  EXPECT_EQ(h.Start().code(), StatusCode::kInvalid);
+}
+
+}  // namespace
+}  // namespace ctml::net
