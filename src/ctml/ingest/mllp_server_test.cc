@@ -22,6 +22,7 @@
 #include "ctml/ingest/hl7/mllp.h"
 #include "ctml/ingest/hl7/oru.h"
 #include "ctml/ingest/ingest_core.h"
+#include "ctml/ingest/ingest_testing.h"
 #include "ctml/net/http.h"
 #include "ctml/privacy/deidentifier.h"
 #include "ctml/store/factory.h"
@@ -360,33 +361,9 @@ TEST_F(MllpServerTest, PeerNotOnAllowListIsClosed) {
   EXPECT_TRUE(LabEvents().empty());
 }
 
-// An EventLog whose appends fail: the sender must get AE 207 (retry) and nothing lands.
-class FailingLog : public store::EventLog {
- public:
-  Result<store::RecordPosition> Append(const std::string&, const std::string&,
-                                       const std::string&) override {
-    return Status::Unavailable("down");
-  }
-  Result<std::vector<store::RecordPosition>> AppendBatch(
-      const std::string&, const std::vector<std::pair<std::string, std::string>>&) override {
-    return Status::Unavailable("down");
-  }
-  Result<std::unique_ptr<store::Consumer>> Subscribe(const std::string&,
-                                                     const std::vector<std::string>&) override {
-    return Status::Unavailable("down");
-  }
-  Result<std::vector<std::string>> ListTopics() override { return Status::Unavailable("down"); }
-  Result<std::vector<store::PartitionInfo>> Partitions(const std::string&) override {
-    return Status::Unavailable("down");
-  }
-  Result<std::vector<store::GroupLag>> Lag(const std::string&) override {
-    return Status::Unavailable("down");
-  }
-  Status Ping() override { return Status::Unavailable("down"); }
-};
-
+// With the EventLog down the sender must get AE 207 (retry) and nothing lands.
 TEST_F(MllpServerTest, SubmitFailureAnswersAe207) {
-  FailingLog failing;
+  UnavailableEventLog failing;
   IngestCore core(failing, nullptr);
   MllpServerOptions opts;
   opts.port = 0;

@@ -9,6 +9,7 @@
 #include "ctml/core/crypto.h"
 #include "ctml/core/time.h"
 #include "ctml/ingest/fhir/fhir_resources.h"
+#include "ctml/ingest/ingest_testing.h"
 #include "ctml/store/factory.h"
 
 namespace ctml::ingest::fhir {
@@ -875,33 +876,9 @@ TEST_F(FhirEndpointTest, SingleObservation) {
   EXPECT_EQ(endpoint_->HandleObservation(req).status, 400);
 }
 
-// An EventLog that is down: the endpoint answers 503 (transient) and acknowledges nothing.
-class DownLog : public store::EventLog {
- public:
-  Result<store::RecordPosition> Append(const std::string&, const std::string&,
-                                       const std::string&) override {
-    return Status::Unavailable("down");
-  }
-  Result<std::vector<store::RecordPosition>> AppendBatch(
-      const std::string&, const std::vector<std::pair<std::string, std::string>>&) override {
-    return Status::Unavailable("down");
-  }
-  Result<std::unique_ptr<store::Consumer>> Subscribe(const std::string&,
-                                                     const std::vector<std::string>&) override {
-    return Status::Unavailable("down");
-  }
-  Result<std::vector<std::string>> ListTopics() override { return Status::Unavailable("down"); }
-  Result<std::vector<store::PartitionInfo>> Partitions(const std::string&) override {
-    return Status::Unavailable("down");
-  }
-  Result<std::vector<store::GroupLag>> Lag(const std::string&) override {
-    return Status::Unavailable("down");
-  }
-  Status Ping() override { return Status::Unavailable("down"); }
-};
-
+// With the EventLog down the endpoint answers 503 (transient) and acknowledges nothing.
 TEST(FhirEndpointDown, SubmitFailureIs503) {
-  DownLog log;
+  UnavailableEventLog log;
   IngestCore core(log, nullptr);
   FhirEndpoint endpoint(Opts(), core, Deid());
   net::HttpRequest req;
