@@ -164,10 +164,10 @@ Result<SubmitResult> IngestCore::Submit(const std::vector<CanonicalEvent>& event
       detail["first_event_id"] = events.front().event_id;
       detail["last_event_id"] = events.back().event_id;
     }
-    CTML_ASSIGN_OR_RETURN(
-        auto rec, meta_->AppendAudit(info.actor, "ingest.batch", info.source + ":" + info.object,
-                                     detail.dump()));
-    out.audit_seq = rec.seq;
+    CTML_RETURN_NOT_OK(meta_
+                           ->AppendAudit(info.actor, "ingest.batch",
+                                         info.source + ":" + info.object, detail.dump())
+                           .status());
   }
   return out;
 }

@@ -39,7 +39,6 @@ struct BatchInfo {
 struct SubmitResult {
   std::vector<store::RecordPosition> positions;  // one per submitted event, same order
   int64_t alerts = 0;
-  int64_t audit_seq = 0;  // 0 when no MetaStore is configured
 };
 
 // Why an event deserves a clinical alert (critical vital, severe lab, serious AE), or nullopt.

@@ -35,7 +35,6 @@ class Deidentifier {
   static Result<Deidentifier> FromConfig(const Config& cfg);
 
   Policy policy() const { return policy_; }
-  const Pseudonymizer& pseudonymizer() const { return pseudonymizer_; }
 
   // base32(HMAC-SHA256(key, subject_id))[:26]
   std::string SubjectKey(std::string_view subject_id) const;
