@@ -48,5 +48,6 @@ void RegisterIngestTopicsCommand(CLI::App& app, GlobalOptions& g, int* exit_code
 void RegisterAuthCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
 void RegisterImportCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
 void RegisterMllpCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
+void RegisterLakeCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
 
 }  // namespace ctml::cli

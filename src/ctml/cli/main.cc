@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
   RegisterAuthCommand(app, g, &exit_code);
   RegisterImportCommand(app, g, &exit_code);
   RegisterMllpCommand(app, g, &exit_code);
+  RegisterLakeCommand(app, g, &exit_code);
 
   try {
     app.parse(argc, argv);

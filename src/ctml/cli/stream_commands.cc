@@ -1,8 +1,20 @@
-// `ctml bronze-sink` and `ctml process`: the Level 2 streaming services.
+// `ctml bronze-sink`, `ctml process` (streaming, --batch, report) and `ctml lake compact`: Level 2.
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <iostream>
+#include <map>
 
 #include "ctml/cli/commands.h"
+#include "ctml/core/log.h"
+#include "ctml/core/metrics.h"
+#include "ctml/process/batch_intent.h"
+#include "ctml/process/compact.h"
 #include "ctml/process/lake_writers.h"
+#include "ctml/process/report.h"
+#include "ctml/process/silver_writer.h"
+#include "ctml/process/standards.h"
 #include "ctml/process/stream_worker.h"
 #include "ctml/store/factory.h"
 
@@ -14,7 +26,7 @@ process::StreamWorkerOptions WorkerOptions(const Config& cfg, const std::string&
   process::StreamWorkerOptions o;
   o.service = service;
   o.group = service;
-  o.topics = {"patient-vitals"};
+  o.topics = process::RawTopics();
   o.batch_records = static_cast<size_t>(cfg.GetInt(section + ".batch_records", 2000));
   o.poll = std::chrono::milliseconds(cfg.GetInt(section + ".poll_ms", 500));
   o.http.host = cfg.GetString(section + ".host", "127.0.0.1");
@@ -33,51 +45,204 @@ int RunBronzeSink(const GlobalOptions& g) {
   if (!log.ok()) return Fail("bronze-sink", log.status());
   auto lake = store::OpenLake(cfg->GetString("lake.uri"));
   if (!lake.ok()) return Fail("bronze-sink", lake.status());
-  Status st = process::RunStreamWorker(
-      WorkerOptions(*cfg, "bronze_sink", "bronze-sink"), **log,
-      [&](const auto& batch) { return process::WriteBronze(**lake, "vital_signs", batch); });
+  auto options = WorkerOptions(*cfg, "bronze_sink", "bronze-sink");
+  process::BatchIntent intent(**lake, **log, "bronze-sink", options.group);
+  options.after_commit = [&] { return intent.Committed(); };
+  Status st = process::RunStreamWorker(options, **log, [&](const auto& batch) -> Status {
+    CTML_RETURN_NOT_OK(intent.Recover().status());
+    CTML_RETURN_NOT_OK(intent.Begin(batch, process::BronzeFiles(batch)));
+    return process::WriteBronze(**lake, batch);
+  });
   return st.ok() ? kExitOk : Fail("bronze-sink", st);
 }
 
-int RunProcess(const GlobalOptions& g) {
+struct ProcessArgs {
+  bool batch = false;
+  bool all = false;
+  std::vector<std::string> dates;
+  std::string report_date;
+  bool report_json = false;
+};
+
+Result<process::Standards> LoadStandards(const Config& cfg) {
+  return process::Standards::Load(cfg.GetString("process.standards_dir", "config/standards"));
+}
+
+int RunProcessBatch(const Config& cfg, store::Lake& lake, const process::Standards& standards,
+                    const ProcessArgs& args) {
+  process::SilverWriter writer(lake, standards);
+  auto out = writer.RebuildFromBronze(args.all ? std::vector<std::string>{} : args.dates,
+                                      [](const std::string& line) { std::cerr << line << "\n"; });
+  if (!out.ok()) return Fail("process --batch", out.status());
+  (void)cfg;
+  for (size_t t = 0; t < process::kTableCount; ++t) {
+    const auto& c = out->counts[t];
+    if (c.input_rows == 0) continue;
+    std::cout << process::SilverSchemas()[t].name << ": " << c.input_rows << " input rows -> "
+              << c.silver_rows << " silver, " << c.quarantined << " quarantined, " << c.duplicates
+              << " duplicates\n";
+  }
+  return kExitOk;
+}
+
+int RunProcess(const GlobalOptions& g, const ProcessArgs& args) {
   auto cfg = LoadConfig(g, "process");
   if (!cfg.ok()) {
     Fail("process", cfg.status());
     return kExitConfig;
   }
-  auto log = store::OpenEventLog(cfg->GetString("log.uri"));
-  if (!log.ok()) return Fail("process", log.status());
+  if (args.batch == (args.dates.empty() && !args.all)) {
+    std::cerr << "ctml process: --batch needs --date D (repeatable) or --all, and --date/--all "
+                 "need --batch\n";
+    return kExitUsage;
+  }
+  auto standards = LoadStandards(*cfg);
+  if (!standards.ok()) {
+    Fail("process", standards.status());
+    return kExitConfig;
+  }
   auto lake = store::OpenLake(cfg->GetString("lake.uri"));
   if (!lake.ok()) return Fail("process", lake.status());
+  if (args.batch) return RunProcessBatch(*cfg, **lake, *standards, args);
+
+  auto log = store::OpenEventLog(cfg->GetString("log.uri"));
+  if (!log.ok()) return Fail("process", log.status());
   store::EventLog& event_log = **log;
-  Status st = process::RunStreamWorker(
-      WorkerOptions(*cfg, "process", "process"), event_log, [&](const auto& batch) -> Status {
-        CTML_ASSIGN_OR_RETURN(auto standardized, process::WriteSilverVitals(**lake, batch));
-        if (standardized.empty()) return Status::OK();
-        std::vector<std::pair<std::string, std::string>> kvs;
-        kvs.reserve(standardized.size());
-        for (auto& s : standardized) kvs.emplace_back(std::move(s.subject_key), std::move(s.json));
-        // Published after the Silver write and before the commit: a crash in between replays
-        // the batch, and the features service drops the repeats by event_id.
-        return event_log.AppendBatch("silver.vitals", kvs).status();
-      });
+  auto options = WorkerOptions(*cfg, "process", "process");
+  process::BatchIntent intent(**lake, event_log, "process", options.group);
+  process::SilverWriter writer(**lake, *standards);
+  options.after_commit = [&] { return intent.Committed(); };
+  std::array<CounterMetric*, process::kTableCount * 4> counters{};
+  for (size_t t = 0; t < process::kTableCount; ++t) {
+    Labels l = {{"table", process::SilverSchemas()[t].name}};
+    counters[t * 4] = &Metrics().Counter("ctml_process_input_rows_total", "Input rows", l);
+    counters[t * 4 + 1] = &Metrics().Counter("ctml_process_silver_rows_total", "Silver rows", l);
+    counters[t * 4 + 2] =
+        &Metrics().Counter("ctml_process_quarantined_rows_total", "Quarantined rows", l);
+    counters[t * 4 + 3] =
+        &Metrics().Counter("ctml_process_duplicate_rows_total", "Duplicates removed", l);
+  }
+  auto& malformed = Metrics().Counter("ctml_process_malformed_events_total",
+                                      "Records that are not canonical events (skipped; bronze-sink "
+                                      "quarantines them)");
+  Status st = process::RunStreamWorker(options, event_log, [&](const auto& batch) -> Status {
+    CTML_ASSIGN_OR_RETURN(bool rolled_back, intent.Recover());
+    if (rolled_back) writer.ResetIndex();
+    CTML_ASSIGN_OR_RETURN(auto prepared, writer.Prepare(batch));
+    CTML_RETURN_NOT_OK(intent.Begin(batch, writer.FilesOf(*prepared)));
+    auto out = writer.Write(*prepared);
+    if (!out.ok()) {
+      writer.ResetIndex();  // it may hold rows of the failed attempt
+      return out.status();
+    }
+    // Published after the Silver write and before the commit: a crash in between replays the
+    // batch, and Level 3 drops the repeats by event_id.
+    std::map<std::string, std::vector<std::pair<std::string, std::string>>> by_topic;
+    for (const auto& row : out->written) {
+      by_topic["silver." + process::SchemaOf(row.table).name].emplace_back(
+          std::get<std::string>(row.cells[process::kColSubjectKey]), process::RowJson(row));
+    }
+    for (const auto& [topic, kvs] : by_topic) {
+      CTML_RETURN_NOT_OK(event_log.AppendBatch(topic, kvs).status());
+    }
+    for (size_t t = 0; t < process::kTableCount; ++t) {
+      counters[t * 4]->Inc(static_cast<double>(out->counts[t].input_rows));
+      counters[t * 4 + 1]->Inc(static_cast<double>(out->counts[t].silver_rows));
+      counters[t * 4 + 2]->Inc(static_cast<double>(out->counts[t].quarantined));
+      counters[t * 4 + 3]->Inc(static_cast<double>(out->counts[t].duplicates));
+    }
+    if (out->malformed_events > 0) {
+      malformed.Inc(static_cast<double>(out->malformed_events));
+      log::Warn("process", "skipped records that are not canonical events",
+                {{"count", std::to_string(out->malformed_events)}});
+    }
+    return Status::OK();
+  });
   return st.ok() ? kExitOk : Fail("process", st);
+}
+
+int RunProcessReport(const GlobalOptions& g, const ProcessArgs& args) {
+  auto cfg = LoadConfig(g, "process");
+  if (!cfg.ok()) {
+    Fail("process report", cfg.status());
+    return kExitConfig;
+  }
+  auto lake = store::OpenLake(cfg->GetString("lake.uri"));
+  if (!lake.ok()) return Fail("process report", lake.status());
+  auto r = process::BuildReport(**lake, args.report_date);
+  if (!r.ok()) return Fail("process report", r.status());
+  std::cout << (args.report_json ? process::ReportJson(*r) + "\n" : process::FormatReport(*r));
+  return r->balanced() ? kExitOk : kExitFailure;
+}
+
+int RunLakeCompact(const GlobalOptions& g, const std::string& date) {
+  auto cfg = LoadConfig(g, "lake");
+  if (!cfg.ok()) {
+    Fail("lake compact", cfg.status());
+    return kExitConfig;
+  }
+  auto lake = store::OpenLake(cfg->GetString("lake.uri"));
+  if (!lake.ok()) return Fail("lake compact", lake.status());
+  auto r = process::CompactDate(**lake, date,
+                                [](const std::string& line) { std::cerr << line << "\n"; });
+  if (!r.ok()) return Fail("lake compact", r.status());
+  std::cout << "date " << date << ": " << r->partitions_compacted << " partitions compacted, "
+            << r->files_before << " files -> " << r->files_after << " (" << r->rows
+            << " rows merged)\n";
+  for (const auto& s : r->skipped) std::cout << "skipped " << s << "\n";
+  return kExitOk;
+}
+
+bool IsDate(const std::string& d) {
+  return d.size() == 10 && d[4] == '-' && d[7] == '-' &&
+         std::all_of(d.begin(), d.end(), [](char c) { return std::isdigit(c) || c == '-'; });
 }
 
 }  // namespace
 
 void RegisterBronzeSinkCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
   auto* sub = app.add_subcommand(
-      "bronze-sink", "Level 2: topic patient-vitals -> bronze/vital_signs Parquet (immutable)");
+      "bronze-sink",
+      "Level 2: the raw topics -> bronze/<event_type>/ Parquet (immutable envelopes)");
   sub->callback([&g, exit_code] { *exit_code = RunBronzeSink(g); });
 }
 
 void RegisterProcessCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
-  auto* sub =
-      app.add_subcommand("process",
-                         "Level 2: topic patient-vitals -> typed silver/vitals Parquet + topic "
-                         "silver.vitals (standardized events for Level 3)");
-  sub->callback([&g, exit_code] { *exit_code = RunProcess(g); });
+  auto args = std::make_shared<ProcessArgs>();
+  auto* sub = app.add_subcommand(
+      "process",
+      "Level 2: raw topics -> standardized, deduplicated silver/<table>/ Parquet + topics "
+      "silver.<table> (streaming); --batch rebuilds Silver from Bronze");
+  sub->add_flag("--batch", args->batch, "Rebuild Silver from Bronze instead of streaming");
+  sub->add_option("--date", args->dates, "With --batch: event date YYYY-MM-DD (repeatable)")
+      ->check([](const std::string& d) { return IsDate(d) ? "" : "expected YYYY-MM-DD"; });
+  sub->add_flag("--all", args->all, "With --batch: every date in Bronze");
+  auto* report = sub->add_subcommand(
+      "report",
+      "Reconcile: input rows = Silver + quarantined + duplicates, per table (exit 1 "
+      "when a table does not balance)");
+  report->add_option("--date", args->report_date, "Only this event date (YYYY-MM-DD)")
+      ->check([](const std::string& d) { return IsDate(d) ? "" : "expected YYYY-MM-DD"; });
+  report->add_flag("--json", args->report_json, "Machine-readable output");
+  report->callback([&g, exit_code, args] { *exit_code = RunProcessReport(g, *args); });
+  sub->callback([&g, exit_code, args, report] {
+    if (report->parsed()) return;
+    *exit_code = RunProcess(g, *args);
+  });
+}
+
+void RegisterLakeCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
+  auto* lake = app.add_subcommand("lake", "Lake maintenance");
+  lake->require_subcommand(1);
+  auto date = std::make_shared<std::string>();
+  auto* compact = lake->add_subcommand(
+      "compact",
+      "Merge the small files of one date's partitions (bronze, silver, quarantine, "
+      "duplicates) into one file each, without changing content");
+  compact->add_option("--date", *date, "Event date YYYY-MM-DD")
+      ->required()
+      ->check([](const std::string& d) { return IsDate(d) ? "" : "expected YYYY-MM-DD"; });
+  compact->callback([&g, exit_code, date] { *exit_code = RunLakeCompact(g, *date); });
 }
 
 }  // namespace ctml::cli

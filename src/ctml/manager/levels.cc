@@ -22,8 +22,8 @@ const std::vector<ServiceRow>& ServiceTable() {
     {0, RowKind::kStore,   "meta-store",   "",            "meta.uri",    false, "",                           "runs, registry, audit",                      "meta store",                             ""},
     {1, RowKind::kService, "gateway",      "gateway",     "gateway",     false, "HTTP /api/clinical, /fhir/r4", "canonical topics + clinical-alerts",       "ingestion gateway (REST, batch, FHIR R4)", "POST /api/clinical/data;POST /api/clinical/validate;POST /api/clinical/batch;POST /fhir/r4;POST /fhir/r4/Observation;GET /stats"},
     {1, RowKind::kService, "mllp",         "mllp",        "mllp",        false, "HL7 v2 ORU^R01 over MLLP",   "lab-results + clinical-alerts",              "HL7 v2 listener (MLLP on mllp.port)",    "GET /stats"},
-    {2, RowKind::kService, "bronze-sink",  "bronze-sink", "bronze_sink", false, "patient-vitals",             "lake bronze/",                               "bronze sink (raw envelopes to Parquet)", ""},
-    {2, RowKind::kService, "process",      "process",     "process",     false, "patient-vitals",             "lake silver/ + silver.vitals",               "standardize, dedupe, quarantine",        ""},
+    {2, RowKind::kService, "bronze-sink",  "bronze-sink", "bronze_sink", false, "7 raw topics",               "lake bronze/ (every event type)",             "bronze sink (raw envelopes to Parquet)", ""},
+    {2, RowKind::kService, "process",      "process",     "process",     false, "7 raw topics",               "lake silver/ + silver.<table>",              "standardize, dedupe, quarantine",        ""},
     {3, RowKind::kService, "features",     "features",    "features",    false, "silver.vitals",              "online store + lake features/",              "feature materializer",                   ""},
     {4, RowKind::kService, "serve",        "serve",       "serve",       true,  "online store, lake models/", "HTTP /v1/predict",                           "model serving",                          "POST /v1/predict;GET /ready;POST /model/reload"},
     {4, RowKind::kJob,     "generate",     "generate",    "demo",        false, "demo.* config",              "gateway (HTTP)",                             "demo data generator (one-shot)",         ""},
@@ -34,15 +34,20 @@ const std::vector<ServiceRow>& ServiceTable() {
 }
 
 const std::vector<std::string>& LakeFolders() {
-  static const std::vector<std::string> kFolders = {"bronze",   "silver",   "quarantine",
-                                                    "features", "datasets", "models"};
+  static const std::vector<std::string> kFolders = {
+      "bronze", "silver", "quarantine", "duplicates", "features", "datasets", "models"};
   return kFolders;
 }
 
 const std::vector<DrainCheck>& DrainChecks() {
   static const std::vector<DrainCheck> kChecks = {
-      {"bronze-sink", "patient-vitals"},
-      {"process", "patient-vitals"},
+      {"bronze-sink", "patient-vitals"}, {"bronze-sink", "lab-results"},
+      {"bronze-sink", "adverse-events"}, {"bronze-sink", "medications"},
+      {"bronze-sink", "demographics"},   {"bronze-sink", "exposure"},
+      {"bronze-sink", "disposition"},    {"process", "patient-vitals"},
+      {"process", "lab-results"},        {"process", "adverse-events"},
+      {"process", "medications"},        {"process", "demographics"},
+      {"process", "exposure"},           {"process", "disposition"},
       {"features", "silver.vitals"},
   };
   return kChecks;

@@ -291,6 +291,7 @@ Status Manager::WaitDrained() {
   for (;;) {
     std::ostringstream progress;
     int64_t behind_total = 0;
+    std::vector<std::pair<std::string, int64_t>> by_group;  // in DrainChecks order
     for (const auto& check : DrainChecks()) {
       CTML_ASSIGN_OR_RETURN(auto lags, log->Lag(check.topic));
       int64_t behind = TopicEnd(*log, check.topic);  // a group that never committed
@@ -298,8 +299,11 @@ Status Manager::WaitDrained() {
         if (g.group == check.group) behind = g.lag;
       }
       behind_total += behind;
-      progress << "  " << check.group << " " << behind;
+      if (by_group.empty() || by_group.back().first != check.group)
+        by_group.emplace_back(check.group, 0);
+      by_group.back().second += behind;
     }
+    for (const auto& [group, behind] : by_group) progress << "  " << group << " " << behind;
     if (behind_total == 0) {
       // Twice in a row: a consumer may be between its commit and its next append.
       if (++zero_rounds >= 2) {

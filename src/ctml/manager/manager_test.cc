@@ -26,6 +26,7 @@ namespace ctml::manager {
 namespace {
 
 namespace fs = std::filesystem;
+using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
@@ -161,8 +162,14 @@ TEST(LevelsTest, ParseLevel) {
 TEST(LevelsTest, DrainChecksCoverTheStreamingConsumers) {
   std::vector<std::string> pairs;
   for (const auto& c : DrainChecks()) pairs.push_back(c.group + "@" + c.topic);
-  EXPECT_THAT(pairs, ElementsAre("bronze-sink@patient-vitals", "process@patient-vitals",
-                                 "features@silver.vitals"));
+  // Both Level 2 consumers on every raw topic, then the features service.
+  for (const std::string group : {"bronze-sink", "process"}) {
+    for (const std::string topic : {"patient-vitals", "lab-results", "adverse-events",
+                                    "medications", "demographics", "exposure", "disposition"}) {
+      EXPECT_THAT(pairs, Contains(group + "@" + topic));
+    }
+  }
+  EXPECT_EQ(pairs.back(), "features@silver.vitals");
   for (const auto& c : DrainChecks()) EXPECT_NE(FindRow(c.group), nullptr) << c.group;
 }
 

@@ -1,18 +1,14 @@
-// Level 2 writers: EventLog batches -> Bronze envelopes and Silver vitals (DESIGN.md section 3).
+// Level 2 Bronze writer: EventLog batches -> immutable envelopes (DESIGN.md section 3).
 //
-// File names derive from the batch's first input offset:
-//   bronze/<event_type>/date=D/part-<partition>-<first_offset>.parquet
-//   silver/vitals/date=D/part-<partition>-<first_offset>.parquet
-// so a batch replayed after a crash (which starts at the same committed offset) overwrites the
-// files it wrote before instead of duplicating them. Records that cannot be parsed go to
-// quarantine/<event_type>/date=<received date>/ with a reason_code.
+// File names derive from the batch's first input offset (PartName in batch_intent.h):
+//   bronze/<event_type>/date=D/part-<topic>-<partition>-<first_offset>.parquet
+// so a batch replayed after a crash overwrites the files it wrote before; BatchIntent covers a
+// replay with other boundaries.
 //
-//   CTML_RETURN_NOT_OK(WriteBronze(*lake, "vital_signs", batch));
-//   CTML_ASSIGN_OR_RETURN(auto std_events, WriteSilverVitals(*lake, batch));
+//   CTML_RETURN_NOT_OK(WriteBronze(*lake, batch));
 #pragma once
 
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "ctml/core/status.h"
@@ -21,28 +17,11 @@
 
 namespace ctml::process {
 
-// One standardized vital (a Silver row) as published on topic "silver.vitals".
-struct StandardizedVital {
-  std::string subject_key;
-  std::string
-      json;  // {"event_id","subject_key","event_time_us","received_at_us","test_code","value","unit"}
-};
+// Writes the batch's canonical events to bronze/<event_type>/date=<event date>/<part> and records
+// that are not canonical events to quarantine/envelopes/date=<append date>/<part>.
+Status WriteBronze(store::Lake& lake, const std::vector<store::LogRecord>& batch);
 
-// The vital-signs fields of the canonical payload and their SDTM/LOINC codes and units.
-struct VitalCode {
-  const char* field;
-  const char* test_code;
-  const char* loinc;
-  const char* unit;
-};
-const std::vector<VitalCode>& VitalCodes();
-
-Status WriteBronze(store::Lake& lake, const std::string& event_type,
-                   const std::vector<store::LogRecord>& batch);
-
-// Writes Silver vitals (and quarantine) for the batch; returns the standardized events to
-// publish, in input order, deduplicated by event_id within the batch.
-Result<std::vector<StandardizedVital>> WriteSilverVitals(
-    store::Lake& lake, const std::vector<store::LogRecord>& batch);
+// The files WriteBronze(batch) creates (for BatchIntent).
+std::vector<std::string> BronzeFiles(const std::vector<store::LogRecord>& batch);
 
 }  // namespace ctml::process

@@ -54,6 +54,11 @@ Status RunStreamWorker(const StreamWorkerOptions& options, store::EventLog& log,
         backoff = std::min(backoff * 2, std::chrono::milliseconds(10000));
         continue;
       }
+      if (options.after_commit) {
+        Status ac = options.after_commit();
+        if (!ac.ok())
+          log::Warn(options.service, "after-commit step failed", {{"error", ac.message()}});
+      }
       backoff = std::chrono::milliseconds(200);
       records.Inc(static_cast<double>(batch->size()));
       batches.Inc();

@@ -27,6 +27,9 @@ struct StreamWorkerOptions {
   size_t batch_records = 2000;
   std::chrono::milliseconds poll{500};
   net::ServerOptions http;
+  // Called after a batch's offsets are committed (e.g. BatchIntent::Committed); a failure is
+  // logged and left to the next batch's recovery.
+  std::function<Status()> after_commit;
 };
 
 using BatchHandler = std::function<Status(const std::vector<store::LogRecord>&)>;

@@ -31,6 +31,9 @@ TableBuilder::TableBuilder(std::vector<ColumnDef> columns) : impl_(std::make_uni
         impl_->builders.push_back(std::make_unique<arrow::TimestampBuilder>(
             arrow::timestamp(arrow::TimeUnit::MICRO, "UTC"), arrow::default_memory_pool()));
         break;
+      case ColumnType::kBool:
+        impl_->builders.push_back(std::make_unique<arrow::BooleanBuilder>());
+        break;
     }
   }
 }
@@ -56,6 +59,9 @@ void TableBuilder::Double(size_t c, double v) {
 }
 void TableBuilder::Timestamp(size_t c, int64_t v) {
   (void)static_cast<arrow::TimestampBuilder*>(impl_->builders[c].get())->Append(v);
+}
+void TableBuilder::Bool(size_t c, bool v) {
+  (void)static_cast<arrow::BooleanBuilder*>(impl_->builders[c].get())->Append(v);
 }
 void TableBuilder::Null(size_t c) { (void)impl_->builders[c]->AppendNull(); }
 

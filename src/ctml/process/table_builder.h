@@ -19,7 +19,7 @@ class Table;
 
 namespace ctml::process {
 
-enum class ColumnType { kString, kInt32, kInt64, kDouble, kTimestampUs };
+enum class ColumnType { kString, kInt32, kInt64, kDouble, kTimestampUs, kBool };
 
 struct ColumnDef {
   std::string name;
@@ -37,6 +37,7 @@ class TableBuilder {
   void Int64(size_t col, int64_t v);
   void Double(size_t col, double v);  // NaN is stored as null
   void Timestamp(size_t col, int64_t micros_utc);
+  void Bool(size_t col, bool v);
   void Null(size_t col);
   int64_t rows() const { return rows_; }
   void EndRow() { ++rows_; }

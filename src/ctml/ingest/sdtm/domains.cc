@@ -246,6 +246,7 @@ RowOutcome ConvertVs(Converter& c) {
   Json p = {{"measurements", Json::array({m})}};
   c.PutText(p, "position", "VSPOS");
   c.PutText(p, "location", "VSLOC");
+  c.PutText(p, "timepoint", "VSTPT");
   PutVisit(c, p);
   return c.Finish(std::move(p), *t);
 }

@@ -1,0 +1,103 @@
+#include "ctml/process/compact.h"
+
+#include <arrow/api.h>
+
+#include <set>
+
+#include "ctml/core/json.h"
+#include "ctml/process/silver_rows.h"
+
+namespace ctml::process {
+namespace {
+
+constexpr const char* kIntent = "_state/compact/intent.json";
+
+Status FinishIntent(store::Lake& lake) {
+  auto bytes = lake.GetBytes(kIntent);
+  if (!bytes.ok()) {
+    return bytes.status().code() == StatusCode::kNotFound ? Status::OK() : bytes.status();
+  }
+  auto j = ParseJson(*bytes);
+  if (!j.ok()) return Status::Internal(std::string("unreadable ") + kIntent);
+  std::string output = (*j)["output"].get<std::string>();
+  auto out = lake.ReadParquet(output);
+  if (out.ok() && (*out)->num_rows() == (*j)["rows"].get<int64_t>()) {
+    for (const auto& f : (*j)["inputs"]) {
+      if (f.get<std::string>() != output) CTML_RETURN_NOT_OK(lake.Delete(f.get<std::string>()));
+    }
+  } else {
+    CTML_RETURN_NOT_OK(lake.Delete(output));  // inputs untouched: nothing happened
+  }
+  return lake.Delete(kIntent);
+}
+
+std::vector<std::string> PartitionDirs(const std::string& date) {
+  std::vector<std::string> dirs;
+  for (const auto& s : SilverSchemas()) {
+    dirs.push_back("bronze/" + s.event_type + "/date=" + date);
+    for (const char* area : {"silver", "quarantine", "duplicates"}) {
+      dirs.push_back(std::string(area) + "/" + s.name + "/date=" + date);
+    }
+  }
+  dirs.push_back("quarantine/envelopes/date=" + date);
+  return dirs;
+}
+
+}  // namespace
+
+Result<CompactResult> CompactDate(store::Lake& lake, const std::string& date,
+                                  const std::function<void(const std::string&)>& progress) {
+  CTML_RETURN_NOT_OK(FinishIntent(lake));
+  CompactResult r;
+  for (const auto& dir : PartitionDirs(date)) {
+    CTML_ASSIGN_OR_RETURN(auto listed, lake.List(dir));
+    std::vector<std::string> files;
+    for (const auto& f : listed) {
+      if (f.path.size() > 8 && f.path.compare(f.path.size() - 8, 8, ".parquet") == 0) {
+        files.push_back(f.path);
+      }
+    }
+    r.files_before += static_cast<int>(files.size());
+    if (files.size() < 2) {
+      r.files_after += static_cast<int>(files.size());
+      continue;
+    }
+    std::vector<std::shared_ptr<arrow::Table>> tables;
+    int64_t rows = 0;
+    for (const auto& f : files) {
+      CTML_ASSIGN_OR_RETURN(auto t, lake.ReadParquet(f));
+      rows += t->num_rows();
+      tables.push_back(t);
+    }
+    auto merged = arrow::ConcatenateTables(tables);
+    if (!merged.ok()) {
+      r.skipped.push_back(dir + ": files have different schemas (" +
+                          merged.status().message().substr(0, 120) + ")");
+      r.files_after += static_cast<int>(files.size());
+      continue;
+    }
+    std::string seed;
+    for (const auto& f : files) seed += f + "|";
+    char name[48];
+    std::snprintf(name, sizeof name, "/part-compact-%016llx.parquet",
+                  static_cast<unsigned long long>(Hash64(seed)));
+    std::string output = dir + name;
+    Json intent = {{"output", output}, {"inputs", files}, {"rows", rows}};
+    CTML_RETURN_NOT_OK(lake.PutBytes(kIntent, intent.dump()));
+    CTML_RETURN_NOT_OK(lake.WriteParquet(output, *merged));
+    for (const auto& f : files) {
+      if (f != output) CTML_RETURN_NOT_OK(lake.Delete(f));
+    }
+    CTML_RETURN_NOT_OK(lake.Delete(kIntent));
+    ++r.partitions_compacted;
+    ++r.files_after;
+    r.rows += rows;
+    if (progress) {
+      progress(dir + ": " + std::to_string(files.size()) + " files -> 1 (" + std::to_string(rows) +
+               " rows)");
+    }
+  }
+  return r;
+}
+
+}  // namespace ctml::process
