@@ -259,7 +259,9 @@ class KillMidStream(unittest.TestCase):
         def post():
             for i in range(N):
                 pid = "PTK%07d" % (i % 40)
-                when = "2024-02-%02dT%02d:%02d:00Z" % (1 + i % 3, i % 24, i % 60)
+                # A distinct time per record: Level 2 would rightly merge two records of one
+                # subject, test and time (natural-key dedupe).
+                when = "2024-02-%02dT%02d:%02d:00Z" % (1 + i // 1440, (i // 60) % 24, i % 60)
                 status, body = http("POST", self.PORTS["GATEWAY"], "/api/clinical/data",
                                     vitals(pid, hr=60 + i % 50, when=when, message_id="k-%d" % i))
                 if status == 200:

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <filesystem>
 #include <iostream>
 #include <map>
 
@@ -64,8 +65,11 @@ struct ProcessArgs {
   bool report_json = false;
 };
 
+// A relative process.standards_dir is relative to the config file, like features.spec.
 Result<process::Standards> LoadStandards(const Config& cfg) {
-  return process::Standards::Load(cfg.GetString("process.standards_dir", "config/standards"));
+  std::filesystem::path p(cfg.GetString("process.standards_dir", "config/standards"));
+  if (p.is_relative() && !cfg.dir().empty()) p = std::filesystem::path(cfg.dir()) / p;
+  return process::Standards::Load(p.lexically_normal().string());
 }
 
 int RunProcessBatch(const Config& cfg, store::Lake& lake, const process::Standards& standards,

@@ -53,7 +53,8 @@ Result<bool> BatchIntent::Recover() {
   }
   CTML_RETURN_NOT_OK(lake_.Delete(path()));
   pending_ = false;
-  log::Info(service_, committed ? "previous batch was committed" : "rolled back an uncommitted batch",
+  log::Info(service_,
+            committed ? "previous batch was committed" : "rolled back an uncommitted batch",
             {{"files_deleted", std::to_string(deleted)}});
   return !committed;
 }

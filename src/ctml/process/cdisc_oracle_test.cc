@@ -55,7 +55,10 @@ void Check(const std::string& file, const char* domain, const char* prefix,
         auto orres = ingest::sdtm::ParseNumber(row.String(p + "ORRES"));
         if (!ex.quarantined.empty()) {
           ++t->quarantined;
-          if (orres) ++t->numeric; else ++t->non_numeric_quarantined;
+          if (orres)
+            ++t->numeric;
+          else
+            ++t->non_numeric_quarantined;
           t->mismatch_by_test[std::string(row.String(p + "TESTCD")) + " quarantined " +
                               ex.quarantined[0].reason_code]++;
           return Status::OK();
@@ -63,7 +66,8 @@ void Check(const std::string& file, const char* domain, const char* prefix,
         const TableSchema& s = SchemaOf(ex.rows[0].table);
         const auto& cells = ex.rows[0].cells;
         const Value& value = cells[static_cast<size_t>(s.Column("value"))];
-        const std::string unit = std::get<std::string>(cells[static_cast<size_t>(s.Column("unit"))]);
+        const std::string unit =
+            std::get<std::string>(cells[static_cast<size_t>(s.Column("unit"))]);
         if (!orres) {
           // Non-numeric results ("<40", "N") stay in Silver with their text and no value.
           if (std::holds_alternative<std::monostate>(value)) ++t->non_numeric_in_silver;
@@ -80,14 +84,13 @@ void Check(const std::string& file, const char* domain, const char* prefix,
           std::string test(row.String(p + "TESTCD"));
           t->mismatch_by_test[test]++;
           if (t->examples.size() < 10) {
-            t->examples.push_back(test + " " + std::string(row.String(p + "ORRES")) + " " +
-                                  std::string(row.String(p + "ORRESU")) + " -> " +
-                                  (std::holds_alternative<double>(value)
-                                       ? std::to_string(std::get<double>(value))
-                                       : std::string("null")) +
-                                  " " + unit + " (STRESN " +
-                                  (stresn ? std::to_string(*stresn) : "missing") + " " + stresu +
-                                  ")");
+            t->examples.push_back(
+                test + " " + std::string(row.String(p + "ORRES")) + " " +
+                std::string(row.String(p + "ORRESU")) + " -> " +
+                (std::holds_alternative<double>(value) ? std::to_string(std::get<double>(value))
+                                                       : std::string("null")) +
+                " " + unit + " (STRESN " + (stresn ? std::to_string(*stresn) : "missing") + " " +
+                stresu + ")");
           }
         }
         return Status::OK();
@@ -103,11 +106,13 @@ TEST(CdiscOracleTest, SilverMatchesTheStandardizedResultsOfThePilot) {
   Check("vs.xpt", "VS", "VS", *standards, &t);
   for (const char* f : {"lbch.xpt", "lbhe.xpt", "lbur.xpt"}) Check(f, "LB", "LB", *standards, &t);
   std::string report;
-  for (const auto& [k, n] : t.mismatch_by_test) report += "  " + k + ": " + std::to_string(n) + "\n";
+  for (const auto& [k, n] : t.mismatch_by_test)
+    report += "  " + k + ": " + std::to_string(n) + "\n";
   for (const auto& e : t.examples) report += "  e.g. " + e + "\n";
   std::cout << "CDISC pilot VS+LB: " << t.rows << " rows, " << t.numeric << " numeric, "
             << t.matched << " match --STRESN/--STRESU, " << t.quarantined << " quarantined, "
-            << t.non_numeric_in_silver << " non-numeric kept as text\n" << report;
+            << t.non_numeric_in_silver << " non-numeric kept as text\n"
+            << report;
   EXPECT_EQ(t.rows, 29643 + 32740 + 21927 + 4913);
   ASSERT_GT(t.numeric, 80000);
   EXPECT_GE(static_cast<double>(t.matched), 0.999 * static_cast<double>(t.numeric)) << report;

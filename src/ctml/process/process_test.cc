@@ -67,8 +67,8 @@ TEST(StandardsTest, ConvertsCdiscAndUcumSpellingsToStandardUnits) {
   EXPECT_NEAR(conv("LB", "WBC", "10*3/uL", 7.2), 7.2, 1e-12);
   EXPECT_NEAR(conv("LB", "SODIUM", "meq/L", 140), 140, 1e-12);
   EXPECT_NEAR(conv("LB", "HCT", "%", 42), 0.42, 1e-12);
-  EXPECT_TRUE(std::isnan(conv("LB", "CA", "U/L", 1)));       // no such conversion
-  EXPECT_TRUE(std::isnan(conv("LB", "GLUC", "furlong", 1))); // unknown spelling
+  EXPECT_TRUE(std::isnan(conv("LB", "CA", "U/L", 1)));        // no such conversion
+  EXPECT_TRUE(std::isnan(conv("LB", "GLUC", "furlong", 1)));  // unknown spelling
 }
 
 TEST(StandardsTest, ABadTableNamesTheFileAndLine) {
@@ -83,7 +83,8 @@ TEST(StandardsTest, ABadTableNamesTheFileAndLine) {
   }
   auto s = Standards::Load(dir.string());
   ASSERT_FALSE(s.ok());
-  EXPECT_NE(s.status().message().find("conversions.csv:"), std::string::npos) << s.status().ToString();
+  EXPECT_NE(s.status().message().find("conversions.csv:"), std::string::npos)
+      << s.status().ToString();
   EXPECT_NE(s.status().message().find("'abc' is not a number"), std::string::npos);
   fs::remove_all(dir);
 }
@@ -105,10 +106,9 @@ ingest::CanonicalEvent Vitals(const std::string& id, const std::string& subject,
   return ev;
 }
 
-std::string M(const char* test, const char* value, const char* unit,
-              const char* system = "ctml") {
-  return std::string(R"({"test":")") + test + R"(","code_system":")" + system +
-         R"(","value":)" + value + R"(,"unit":")" + unit + R"("})";
+std::string M(const char* test, const char* value, const char* unit, const char* system = "ctml") {
+  return std::string(R"({"test":")") + test + R"(","code_system":")" + system + R"(","value":)" +
+         value + R"(,"unit":")" + unit + R"("})";
 }
 
 const int64_t kT0 = 1'709'280'000'000'000;  // 2024-03-01T08:00:00Z
@@ -126,13 +126,13 @@ bool IsNull(const SilverRow& r, const char* col) {
 
 TEST(ExtractTest, VitalsAreStandardizedWithDerivedValuesAndClinicalFlags) {
   Extracted ex;
-  ExtractRows(Vitals("e1", "S1", kT0,
-                     M("systolic_bp", "150", "mmHg") + "," + M("diastolic_bp", "95", "mm[Hg]") +
-                         "," + M("heart_rate", "110", "/min") + "," +
-                         M("TEMP", "100.4", "[degF]", "SDTM") + "," +
-                         M("oxygen_saturation", "93", "%") + "," + M("weight_kg", "80", "kg") +
-                         "," + M("HEIGHT", "70", "[in_i]", "SDTM")),
-              Std(), &ex);
+  ExtractRows(
+      Vitals("e1", "S1", kT0,
+             M("systolic_bp", "150", "mmHg") + "," + M("diastolic_bp", "95", "mm[Hg]") + "," +
+                 M("heart_rate", "110", "/min") + "," + M("TEMP", "100.4", "[degF]", "SDTM") + "," +
+                 M("oxygen_saturation", "93", "%") + "," + M("weight_kg", "80", "kg") + "," +
+                 M("HEIGHT", "70", "[in_i]", "SDTM")),
+      Std(), &ex);
   ASSERT_EQ(ex.quarantined.size(), 0u);
   ASSERT_EQ(ex.rows.size(), 7u);
   std::map<std::string, const SilverRow*> by;
@@ -169,11 +169,12 @@ TEST(ExtractTest, FlagsAreNullWithoutTheirMeasurement) {
 
 TEST(ExtractTest, BadMeasurementsAreQuarantinedWithAReasonAndTheRestKept) {
   Extracted ex;
-  ExtractRows(Vitals("e1", "S1", kT0,
-                     M("heart_rate", "900", "beats/min") + "," + M("mood", "3", "points") + "," +
-                         M("systolic_bp", "120", "furlongs") + "," + M("TEMP", "37", "mmHg", "SDTM") +
-                         "," + M("respiratory_rate", "16", "breaths/min")),
-              Std(), &ex);
+  ExtractRows(
+      Vitals("e1", "S1", kT0,
+             M("heart_rate", "900", "beats/min") + "," + M("mood", "3", "points") + "," +
+                 M("systolic_bp", "120", "furlongs") + "," + M("TEMP", "37", "mmHg", "SDTM") + "," +
+                 M("respiratory_rate", "16", "breaths/min")),
+      Std(), &ex);
   ASSERT_EQ(ex.rows.size(), 1u);
   EXPECT_EQ(Cell<std::string>(ex.rows[0], "test_code"), "RESP");
   std::map<std::string, std::string> reasons;
@@ -370,7 +371,8 @@ void MessyStream(WriterTest* t, std::vector<ingest::CanonicalEvent>* events) {
   late.received_at_us += 3600 * kMicrosPerSecond;
   events->push_back(late);
   events->push_back(Vitals("bad", "S1", kT0, M("heart_rate", "-5", "beats/min")));
-  events->push_back(Lab("lab1", R"({"test":"GLUC","code_system":"SDTM","value":90,"unit":"mg/dL"})"));
+  events->push_back(
+      Lab("lab1", R"({"test":"GLUC","code_system":"SDTM","value":90,"unit":"mg/dL"})"));
   events->push_back(Lab("lab2", R"({"test":"XYZ","code_system":"SDTM","value":1,"unit":"mg/dL"})"));
   for (const auto& ev : *events) t->Append(ev);
 }

@@ -57,52 +57,58 @@ Result<ProcessReport> BuildReport(store::Lake& lake, const std::string& date) {
       l.date = DateOf(path);
       return l;
     };
-    CTML_RETURN_NOT_OK(ForFiles(lake, "bronze/" + s.event_type, date, [&](const auto& path, const auto& t) {
-      ReportLine& l = line(path);
-      if (s.table != Table::kVitals) {
-        l.input_rows += t->num_rows();
-        return Status::OK();
-      }
-      for (int c = 0; c < t->GetColumnByName("payload")->num_chunks(); ++c) {
-        auto payload = StringColumn(t, "payload", c);
-        for (int64_t i = 0; i < payload->length(); ++i) {
-          ingest::CanonicalEvent ev;
-          ev.event_type = s.event_type;
-          ev.payload_json = payload->GetString(i);
-          l.input_rows += InputRows(ev);
-        }
-      }
-      return Status::OK();
-    }));
-    CTML_RETURN_NOT_OK(ForFiles(lake, "silver/" + s.name, date, [&](const auto& path, const auto& t) {
-      line(path).silver += t->num_rows();
-      auto col = t->GetColumnByName("subject_key");
-      for (int c = 0; col && c < col->num_chunks(); ++c) {
-        auto a = std::static_pointer_cast<arrow::StringArray>(col->chunk(c));
-        for (int64_t i = 0; i < a->length(); ++i) {
-          (s.table == Table::kSubjects ? subjects : subjects_with_events).insert(a->GetString(i));
-        }
-      }
-      return Status::OK();
-    }));
-    CTML_RETURN_NOT_OK(ForFiles(lake, "quarantine/" + s.name, date, [&](const auto& path, const auto& t) {
-      line(path).quarantined += t->num_rows();
-      auto col = t->GetColumnByName("reason_code");
-      for (int c = 0; col && c < col->num_chunks(); ++c) {
-        auto a = std::static_pointer_cast<arrow::StringArray>(col->chunk(c));
-        for (int64_t i = 0; i < a->length(); ++i) r.quarantine_reasons[s.name][a->GetString(i)]++;
-      }
-      return Status::OK();
-    }));
-    CTML_RETURN_NOT_OK(ForFiles(lake, "duplicates/" + s.name, date, [&](const auto& path, const auto& t) {
-      line(path).duplicates += t->num_rows();
-      auto col = t->GetColumnByName("reason_code");
-      for (int c = 0; col && c < col->num_chunks(); ++c) {
-        auto a = std::static_pointer_cast<arrow::StringArray>(col->chunk(c));
-        for (int64_t i = 0; i < a->length(); ++i) r.duplicate_reasons[a->GetString(i)]++;
-      }
-      return Status::OK();
-    }));
+    CTML_RETURN_NOT_OK(
+        ForFiles(lake, "bronze/" + s.event_type, date, [&](const auto& path, const auto& t) {
+          ReportLine& l = line(path);
+          if (s.table != Table::kVitals) {
+            l.input_rows += t->num_rows();
+            return Status::OK();
+          }
+          for (int c = 0; c < t->GetColumnByName("payload")->num_chunks(); ++c) {
+            auto payload = StringColumn(t, "payload", c);
+            for (int64_t i = 0; i < payload->length(); ++i) {
+              ingest::CanonicalEvent ev;
+              ev.event_type = s.event_type;
+              ev.payload_json = payload->GetString(i);
+              l.input_rows += InputRows(ev);
+            }
+          }
+          return Status::OK();
+        }));
+    CTML_RETURN_NOT_OK(
+        ForFiles(lake, "silver/" + s.name, date, [&](const auto& path, const auto& t) {
+          line(path).silver += t->num_rows();
+          auto col = t->GetColumnByName("subject_key");
+          for (int c = 0; col && c < col->num_chunks(); ++c) {
+            auto a = std::static_pointer_cast<arrow::StringArray>(col->chunk(c));
+            for (int64_t i = 0; i < a->length(); ++i) {
+              (s.table == Table::kSubjects ? subjects : subjects_with_events)
+                  .insert(a->GetString(i));
+            }
+          }
+          return Status::OK();
+        }));
+    CTML_RETURN_NOT_OK(
+        ForFiles(lake, "quarantine/" + s.name, date, [&](const auto& path, const auto& t) {
+          line(path).quarantined += t->num_rows();
+          auto col = t->GetColumnByName("reason_code");
+          for (int c = 0; col && c < col->num_chunks(); ++c) {
+            auto a = std::static_pointer_cast<arrow::StringArray>(col->chunk(c));
+            for (int64_t i = 0; i < a->length(); ++i)
+              r.quarantine_reasons[s.name][a->GetString(i)]++;
+          }
+          return Status::OK();
+        }));
+    CTML_RETURN_NOT_OK(
+        ForFiles(lake, "duplicates/" + s.name, date, [&](const auto& path, const auto& t) {
+          line(path).duplicates += t->num_rows();
+          auto col = t->GetColumnByName("reason_code");
+          for (int c = 0; col && c < col->num_chunks(); ++c) {
+            auto a = std::static_pointer_cast<arrow::StringArray>(col->chunk(c));
+            for (int64_t i = 0; i < a->length(); ++i) r.duplicate_reasons[a->GetString(i)]++;
+          }
+          return Status::OK();
+        }));
     ReportLine total;
     total.table = s.name;
     for (const auto& [d, l] : by_date) {
@@ -125,8 +131,8 @@ Result<ProcessReport> BuildReport(store::Lake& lake, const std::string& date) {
 std::string FormatReport(const ProcessReport& r) {
   std::ostringstream o;
   char buf[160];
-  std::snprintf(buf, sizeof buf, "%-15s %12s %12s %12s %12s  %s\n", "table", "input rows",
-                "silver", "quarantined", "duplicates", "balance");
+  std::snprintf(buf, sizeof buf, "%-15s %12s %12s %12s %12s  %s\n", "table", "input rows", "silver",
+                "quarantined", "duplicates", "balance");
   o << buf;
   for (const auto& l : r.totals) {
     std::snprintf(buf, sizeof buf, "%-15s %12lld %12lld %12lld %12lld  %s\n", l.table.c_str(),
@@ -165,9 +171,12 @@ std::string ReportJson(const ProcessReport& r) {
             {"envelopes_quarantined", r.envelopes_quarantined},
             {"orphan_subjects", r.orphan_subjects}};
   auto line = [](const ReportLine& l) {
-    return Json{{"table", l.table},     {"date", l.date},
-                {"input_rows", l.input_rows}, {"silver", l.silver},
-                {"quarantined", l.quarantined}, {"duplicates", l.duplicates},
+    return Json{{"table", l.table},
+                {"date", l.date},
+                {"input_rows", l.input_rows},
+                {"silver", l.silver},
+                {"quarantined", l.quarantined},
+                {"duplicates", l.duplicates},
                 {"balanced", l.balanced()}};
   };
   for (const auto& l : r.totals) j["tables"].push_back(line(l));

@@ -25,8 +25,8 @@ struct ReportLine {
 };
 
 struct ProcessReport {
-  std::vector<ReportLine> totals;        // one per table
-  std::vector<ReportLine> unbalanced;    // dates that do not balance
+  std::vector<ReportLine> totals;      // one per table
+  std::vector<ReportLine> unbalanced;  // dates that do not balance
   std::map<std::string, std::map<std::string, int64_t>> quarantine_reasons;  // table -> code -> n
   std::map<std::string, int64_t> duplicate_reasons;
   int64_t envelopes_quarantined = 0;  // records that never were canonical events (not in bronze)

@@ -26,12 +26,11 @@ constexpr int64_t kMinEventTimeUs = -2208988800LL * 1000000;  // 1900-01-01
 constexpr int64_t kMaxEventTimeUs = 7258118400LL * 1000000;   // 2200-01-01
 
 std::vector<ColumnDef> WithCommon(std::vector<ColumnDef> own) {
-  std::vector<ColumnDef> c = {
-      {"event_id", CT::kString},        {"source_event_id", CT::kString},
-      {"dedupe_key", CT::kString},      {"subject_key", CT::kString},
-      {"study_id", CT::kString},        {"site_id", CT::kString},
-      {"source", CT::kString},          {"event_time", CT::kTimestampUs},
-      {"received_at", CT::kTimestampUs}, {"precision", CT::kString}};
+  std::vector<ColumnDef> c = {{"event_id", CT::kString},         {"source_event_id", CT::kString},
+                              {"dedupe_key", CT::kString},       {"subject_key", CT::kString},
+                              {"study_id", CT::kString},         {"site_id", CT::kString},
+                              {"source", CT::kString},           {"event_time", CT::kTimestampUs},
+                              {"received_at", CT::kTimestampUs}, {"precision", CT::kString}};
   c.insert(c.end(), own.begin(), own.end());
   return c;
 }
@@ -414,9 +413,9 @@ void ExtractVitals(const ingest::CanonicalEvent& ev, const Json& p, const Standa
     // Natural key: subject, test, time, position and time point (+ location and visit, which
     // the CDISC pilot needs to tell repeated measurements apart).
     std::string key = ev.subject_key + "|VS|" + s.test->code + "|" +
-                      std::to_string(ev.event_time_us) + "|" + KeyPart(Str(p, "position")) +
-                      "|" + KeyPart(Str(p, "location")) + "|" + KeyPart(Str(p, "timepoint")) +
-                      "|" + KeyPart(Num(p, "visit_num"));
+                      std::to_string(ev.event_time_us) + "|" + KeyPart(Str(p, "position")) + "|" +
+                      KeyPart(Str(p, "location")) + "|" + KeyPart(Str(p, "timepoint")) + "|" +
+                      KeyPart(Num(p, "visit_num"));
     row.natural_key = Hash64(key);
     FillCommon(ev, p, &row);
     out->rows.push_back(std::move(row));
@@ -593,13 +592,18 @@ std::vector<std::string> RawTopics() {
 uint64_t Hash64(const std::string& s) { return XXH3_64bits(s.data(), s.size()); }
 
 const std::vector<ColumnDef>& QuarantineColumns() {
-  static const std::vector<ColumnDef> kCols = {
-      {"event_id", CT::kString},      {"source_event_id", CT::kString},
-      {"subject_key", CT::kString},   {"study_id", CT::kString},
-      {"site_id", CT::kString},       {"source", CT::kString},
-      {"event_time", CT::kTimestampUs}, {"received_at", CT::kTimestampUs},
-      {"test", CT::kString},          {"reason_code", CT::kString},
-      {"detail", CT::kString},        {"payload", CT::kString}};
+  static const std::vector<ColumnDef> kCols = {{"event_id", CT::kString},
+                                               {"source_event_id", CT::kString},
+                                               {"subject_key", CT::kString},
+                                               {"study_id", CT::kString},
+                                               {"site_id", CT::kString},
+                                               {"source", CT::kString},
+                                               {"event_time", CT::kTimestampUs},
+                                               {"received_at", CT::kTimestampUs},
+                                               {"test", CT::kString},
+                                               {"reason_code", CT::kString},
+                                               {"detail", CT::kString},
+                                               {"payload", CT::kString}};
   return kCols;
 }
 
@@ -612,7 +616,10 @@ void AppendQuarantine(TableBuilder& b, const QuarantineRow& q) {
   b.String(5, q.source);
   b.Timestamp(6, q.event_time_us);
   b.Timestamp(7, q.received_at_us);
-  if (q.test.empty()) b.Null(8); else b.String(8, q.test);
+  if (q.test.empty())
+    b.Null(8);
+  else
+    b.String(8, q.test);
   b.String(9, q.reason_code);
   b.String(10, q.detail);
   b.String(11, q.payload);
@@ -667,9 +674,9 @@ void ExtractRows(const ingest::CanonicalEvent& ev, const Standards& standards, E
   auto reject = [&](const char* reason, std::string detail) {
     int64_t n = InputRows(ev);
     for (int64_t i = 0; i < n; ++i) {
-      out->quarantined.push_back(Reject(
-          table, ev, n > 1 ? ev.event_id + ":#" + std::to_string(i + 1) : ev.event_id, "",
-          reason, detail));
+      out->quarantined.push_back(
+          Reject(table, ev, n > 1 ? ev.event_id + ":#" + std::to_string(i + 1) : ev.event_id, "",
+                 reason, detail));
     }
   };
   if (schema == nullptr) {

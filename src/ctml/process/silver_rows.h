@@ -25,7 +25,15 @@ class Standards;
 // null | string | int64 (also timestamps, µs UTC) | double | bool
 using Value = std::variant<std::monostate, std::string, int64_t, double, bool>;
 
-enum class Table { kSubjects, kVitals, kLabs, kAdverseEvents, kMedications, kExposure, kDisposition };
+enum class Table {
+  kSubjects,
+  kVitals,
+  kLabs,
+  kAdverseEvents,
+  kMedications,
+  kExposure,
+  kDisposition
+};
 constexpr int kTableCount = 7;
 
 struct TableSchema {
@@ -64,7 +72,7 @@ struct SilverRow {
   int64_t received_at_us = 0;
   std::string row_id;
   uint64_t natural_key = 0;
-  uint64_t row_hash = 0;  // hash of row_id
+  uint64_t row_hash = 0;     // hash of row_id
   std::vector<Value> cells;  // one per column of the table's schema
 };
 

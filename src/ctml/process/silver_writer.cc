@@ -4,8 +4,8 @@
 
 #include <algorithm>
 #include <map>
-#include <tuple>
 #include <set>
+#include <tuple>
 #include <unordered_map>
 
 #include "ctml/core/json.h"
@@ -24,8 +24,8 @@ std::string Dir(const char* area, Table t, const std::string& date) {
 
 const std::vector<ColumnDef>& LedgerColumns() {
   static const std::vector<ColumnDef> kCols = {
-      {"event_id", ColumnType::kString},     {"source_event_id", ColumnType::kString},
-      {"dedupe_key", ColumnType::kString},   {"subject_key", ColumnType::kString},
+      {"event_id", ColumnType::kString},        {"source_event_id", ColumnType::kString},
+      {"dedupe_key", ColumnType::kString},      {"subject_key", ColumnType::kString},
       {"event_time", ColumnType::kTimestampUs}, {"received_at", ColumnType::kTimestampUs},
       {"reason_code", ColumnType::kString}};
   return kCols;
@@ -111,8 +111,8 @@ struct PartIndex {
   struct Entry {
     int64_t received = 0;
     uint64_t row_hash = 0, nk = 0;
-    int32_t file = -1;     // index into files; -1: a row of the batch being written
-    size_t pending = 0;    // its index in the batch when file == -1
+    int32_t file = -1;   // index into files; -1: a row of the batch being written
+    size_t pending = 0;  // its index in the batch when file == -1
   };
   std::vector<std::string> files;
   std::vector<Entry> entries;
@@ -254,14 +254,16 @@ struct SilverWriter::Impl {
       const SilverRow& r = p.rows[i];
       PartKey key{static_cast<int>(r.table), FormatDate(r.event_time_us)};
       auto it = silver.find(key);
-      if (it == silver.end()) it = silver.emplace(key, TableBuilder(SchemaOf(r.table).columns)).first;
+      if (it == silver.end())
+        it = silver.emplace(key, TableBuilder(SchemaOf(r.table).columns)).first;
       AppendRow(it->second, r);
       out.counts[static_cast<size_t>(r.table)].silver_rows++;
     }
     for (const auto& q : p.quarantined) {
       PartKey key{static_cast<int>(q.table), FormatDate(q.event_time_us)};
       auto it = quarantine.find(key);
-      if (it == quarantine.end()) it = quarantine.emplace(key, TableBuilder(QuarantineColumns())).first;
+      if (it == quarantine.end())
+        it = quarantine.emplace(key, TableBuilder(QuarantineColumns())).first;
       AppendQuarantine(it->second, q);
       out.counts[static_cast<size_t>(q.table)].quarantined++;
     }
@@ -297,8 +299,8 @@ struct SilverWriter::Impl {
     for (auto& [where, hashes] : supersede) {
       const auto& [key, file] = where;
       const std::string path = index[key].files[static_cast<size_t>(file)];
-      CTML_ASSIGN_OR_RETURN(int64_t removed, RemoveRows(static_cast<Table>(key.first), key.second,
-                                                        path, hashes));
+      CTML_ASSIGN_OR_RETURN(int64_t removed,
+                            RemoveRows(static_cast<Table>(key.first), key.second, path, hashes));
       out.counts[static_cast<size_t>(key.first)].duplicates += removed;
     }
     for (size_t i = 0; i < p.rows.size(); ++i) {
@@ -370,7 +372,8 @@ Result<std::unique_ptr<SilverWriter::Prepared>> SilverWriter::Prepare(
     const TableSchema* s = SchemaForEventType(ev->event_type);
     p->counts[static_cast<size_t>(s ? s->table : Table::kVitals)].input_rows += n;
   }
-  for (auto& r : ex.rows) p->touched.insert({static_cast<int>(r.table), FormatDate(r.event_time_us)});
+  for (auto& r : ex.rows)
+    p->touched.insert({static_cast<int>(r.table), FormatDate(r.event_time_us)});
   for (auto& q : ex.quarantined) {
     p->touched.insert({static_cast<int>(q.table), FormatDate(q.event_time_us)});
   }
@@ -434,9 +437,9 @@ Result<WriteOutcome> SilverWriter::RebuildFromBronze(
       CTML_ASSIGN_OR_RETURN(auto cols, Columns::Of(*t));
       auto c = [&](const char* n) { return cols.Get(n); };
       auto id = c("event_id"), type = c("event_type"), study = c("study_id"), site = c("site_id"),
-           subj = c("subject_key"), et = c("event_time"), rec = c("received_at"),
-           src = c("source"), ver = c("schema_version"), payload = c("payload"),
-           topic = c("log_topic"), part = c("log_partition"), off = c("log_offset");
+           subj = c("subject_key"), et = c("event_time"), rec = c("received_at"), src = c("source"),
+           ver = c("schema_version"), payload = c("payload"), topic = c("log_topic"),
+           part = c("log_partition"), off = c("log_offset");
       for (int64_t i = 0; i < cols.rows(); ++i) {
         Item it{cols.String(topic, i), cols.Int(part, i), cols.Int(off, i), {}};
         it.ev.event_id = cols.String(id, i);

@@ -21,8 +21,8 @@
 #include <functional>
 #include <memory>
 #include <set>
-#include <utility>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ctml/core/status.h"
@@ -43,7 +43,7 @@ struct TableCounts {
 
 struct WriteOutcome {
   std::array<TableCounts, kTableCount> counts{};
-  int64_t malformed_events = 0;  // not canonical events; bronze-sink quarantines them
+  int64_t malformed_events = 0;    // not canonical events; bronze-sink quarantines them
   std::vector<SilverRow> written;  // rows that reached Silver, for publishing
 };
 

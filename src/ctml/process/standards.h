@@ -23,7 +23,7 @@ struct StandardTest {
   std::string code;    // SDTM test code: SYSBP, GLUC, ...
   std::string name;
   std::string loinc;
-  std::string unit;  // SDTM standard unit; empty for unitless results
+  std::string unit;                // SDTM standard unit; empty for unitless results
   std::optional<double> min, max;  // physiologically possible range in `unit`
 };
 
@@ -58,11 +58,11 @@ class Standards {
 
  private:
   std::vector<StandardTest> tests_;
-  std::unordered_map<std::string, size_t> by_code_;       // "VS|SYSBP"
-  std::unordered_map<std::string, size_t> by_loinc_;      // "VS|8480-6"
-  std::unordered_map<std::string, TestMatch> by_alias_;   // "VS|CTML|HEART_RATE", "VS|*|..."
-  std::unordered_map<std::string, std::string> units_;    // exact spelling
-  std::unordered_map<std::string, std::string> units_ci_; // upper-cased spelling
+  std::unordered_map<std::string, size_t> by_code_;          // "VS|SYSBP"
+  std::unordered_map<std::string, size_t> by_loinc_;         // "VS|8480-6"
+  std::unordered_map<std::string, TestMatch> by_alias_;      // "VS|CTML|HEART_RATE", "VS|*|..."
+  std::unordered_map<std::string, std::string> units_;       // exact spelling
+  std::unordered_map<std::string, std::string> units_ci_;    // upper-cased spelling
   std::unordered_map<std::string, Conversion> conversions_;  // "GLUC|mg/dL|mmol/L", "*|F|C"
 };
 
