@@ -21,6 +21,10 @@ std::string CanonicalEvent::ToJson() const {
 }
 
 Result<CanonicalEvent> CanonicalEvent::FromJson(std::string_view text) {
+  return FromJson(text, nullptr);
+}
+
+Result<CanonicalEvent> CanonicalEvent::FromJson(std::string_view text, Json* payload) {
   CTML_ASSIGN_OR_RETURN(Json j, ParseJson(text, 64));
   if (!j.is_object()) return Status::Invalid("canonical event is not a JSON object");
   CanonicalEvent ev;
@@ -34,7 +38,9 @@ Result<CanonicalEvent> CanonicalEvent::FromJson(std::string_view text) {
     ev.received_at_us = j.at("received_at_us").get<int64_t>();
     ev.source = j.value("source", "");
     ev.schema_version = j.value("schema_version", 1);
-    ev.payload_json = j.contains("payload") ? j["payload"].dump() : "{}";
+    auto p = j.find("payload");
+    ev.payload_json = p != j.end() ? p->dump() : "{}";
+    if (payload != nullptr) *payload = p != j.end() ? std::move(*p) : Json::object();
   } catch (const Json::exception& e) {
     return Status::Invalid(std::string("canonical event lacks a field: ") + e.what());
   }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
 
@@ -30,6 +31,9 @@ struct CanonicalEvent {
 
   std::string ToJson() const;
   static Result<CanonicalEvent> FromJson(std::string_view json);
+  // The same, also handing out the payload already parsed (Level 2 reads it field by field;
+  // this saves parsing it a second time from payload_json).
+  static Result<CanonicalEvent> FromJson(std::string_view json, nlohmann::json* payload);
 };
 
 // The existing stack's topic names: vital_signs -> "patient-vitals", ...

@@ -1,5 +1,6 @@
 #include "ctml/process/silver_rows.h"
 
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <functional>
@@ -37,7 +38,9 @@ std::vector<ColumnDef> WithCommon(std::vector<ColumnDef> own) {
 
 std::vector<TableSchema> MakeSchemas() {
   std::vector<TableSchema> s;
-  s.push_back({Table::kSubjects, "subjects", "demographics",
+  s.push_back({Table::kSubjects,
+               "subjects",
+               "demographics",
                WithCommon({{"age", CT::kInt64},
                            {"age_unit", CT::kString},
                            {"age_capped", CT::kBool},
@@ -53,8 +56,11 @@ std::vector<TableSchema> MakeSchemas() {
                            {"state", CT::kString},
                            {"zip3", CT::kString},
                            {"enrollment_date", CT::kString},
-                           {"deceased", CT::kBool}})});
-  s.push_back({Table::kVitals, "vitals", "vital_signs",
+                           {"deceased", CT::kBool}}),
+               {}});
+  s.push_back({Table::kVitals,
+               "vitals",
+               "vital_signs",
                WithCommon({{"test_code", CT::kString},
                            {"test_name", CT::kString},
                            {"loinc", CT::kString},
@@ -79,8 +85,11 @@ std::vector<TableSchema> MakeSchemas() {
                            {"hypotensive", CT::kBool},
                            {"febrile", CT::kBool},
                            {"hypothermic", CT::kBool},
-                           {"hypoxic", CT::kBool}})});
-  s.push_back({Table::kLabs, "labs", "lab_result",
+                           {"hypoxic", CT::kBool}}),
+               {}});
+  s.push_back({Table::kLabs,
+               "labs",
+               "lab_result",
                WithCommon({{"test_code", CT::kString},
                            {"test_name", CT::kString},
                            {"loinc", CT::kString},
@@ -103,8 +112,11 @@ std::vector<TableSchema> MakeSchemas() {
                            {"orig_abnormal_flag", CT::kString},
                            {"visit", CT::kString},
                            {"visit_num", CT::kDouble},
-                           {"status", CT::kString}})});
-  s.push_back({Table::kAdverseEvents, "adverse_events", "adverse_event",
+                           {"status", CT::kString}}),
+               {}});
+  s.push_back({Table::kAdverseEvents,
+               "adverse_events",
+               "adverse_event",
                WithCommon({{"term", CT::kString},
                            {"decod", CT::kString},
                            {"body_system", CT::kString},
@@ -116,8 +128,11 @@ std::vector<TableSchema> MakeSchemas() {
                            {"action_taken", CT::kString},
                            {"outcome", CT::kString},
                            {"start_date", CT::kString},
-                           {"end_date", CT::kString}})});
-  s.push_back({Table::kMedications, "medications", "medication",
+                           {"end_date", CT::kString}}),
+               {}});
+  s.push_back({Table::kMedications,
+               "medications",
+               "medication",
                WithCommon({{"name", CT::kString},
                            {"decod", CT::kString},
                            {"code", CT::kString},
@@ -133,8 +148,11 @@ std::vector<TableSchema> MakeSchemas() {
                            {"start_date", CT::kString},
                            {"end_date", CT::kString},
                            {"visit", CT::kString},
-                           {"visit_num", CT::kDouble}})});
-  s.push_back({Table::kExposure, "exposure", "exposure",
+                           {"visit_num", CT::kDouble}}),
+               {}});
+  s.push_back({Table::kExposure,
+               "exposure",
+               "exposure",
                WithCommon({{"treatment", CT::kString},
                            {"dose", CT::kDouble},
                            {"dose_unit", CT::kString},
@@ -143,14 +161,18 @@ std::vector<TableSchema> MakeSchemas() {
                            {"start_date", CT::kString},
                            {"end_date", CT::kString},
                            {"visit", CT::kString},
-                           {"visit_num", CT::kDouble}})});
-  s.push_back({Table::kDisposition, "disposition", "disposition",
+                           {"visit_num", CT::kDouble}}),
+               {}});
+  s.push_back({Table::kDisposition,
+               "disposition",
+               "disposition",
                WithCommon({{"term", CT::kString},
                            {"decod", CT::kString},
                            {"category", CT::kString},
                            {"epoch", CT::kString},
                            {"visit", CT::kString},
-                           {"visit_num", CT::kDouble}})});
+                           {"visit_num", CT::kDouble}}),
+               {}});
   return s;
 }
 
@@ -227,6 +249,19 @@ class RowFiller {
   std::vector<Value>* cells_;
 };
 
+// FormatDate of the same day as the previous call: consecutive rows share their event's day.
+const std::string& DateOf(int64_t micros) {
+  thread_local int64_t day = INT64_MIN;
+  thread_local std::string date;
+  int64_t d = micros >= 0 ? micros / (86'400 * kMicrosPerSecond)
+                          : -((-micros - 1) / (86'400 * kMicrosPerSecond)) - 1;
+  if (d != day) {
+    day = d;
+    date = FormatDate(micros);
+  }
+  return date;
+}
+
 std::string Hex(uint64_t h) {
   static const char* kDigits = "0123456789abcdef";
   std::string s(16, '0');
@@ -247,6 +282,7 @@ void FillCommon(const ingest::CanonicalEvent& ev, const Json& payload, SilverRow
   c[kColReceivedAt] = ev.received_at_us;
   c[kColPrecision] = Str(payload, "precision");
   row->event_time_us = ev.event_time_us;
+  row->date = DateOf(ev.event_time_us);
   row->received_at_us = ev.received_at_us;
   row->row_hash = Hash64(row->row_id);
 }
@@ -256,6 +292,7 @@ QuarantineRow Reject(Table t, const ingest::CanonicalEvent& ev, std::string row_
   QuarantineRow q;
   q.table = t;
   q.event_time_us = ev.event_time_us;
+  q.date = DateOf(ev.event_time_us);
   q.received_at_us = ev.received_at_us;
   q.row_id = std::move(row_id);
   q.source_event_id = ev.event_id;
@@ -562,15 +599,20 @@ void ExtractOther(const ingest::CanonicalEvent& ev, const Json& p, const TableSc
 
 }  // namespace
 
-int TableSchema::Column(const std::string& n) const {
-  for (size_t i = 0; i < columns.size(); ++i) {
-    if (columns[i].name == n) return static_cast<int>(i);
-  }
-  return -1;
+int TableSchema::Column(std::string_view n) const {
+  auto it = index.find(n);
+  return it == index.end() ? -1 : it->second;
 }
 
 const std::vector<TableSchema>& SilverSchemas() {
-  static const std::vector<TableSchema> kSchemas = MakeSchemas();
+  static const std::vector<TableSchema> kSchemas = [] {
+    auto s = MakeSchemas();
+    for (auto& t : s) {
+      for (size_t i = 0; i < t.columns.size(); ++i)
+        t.index[t.columns[i].name] = static_cast<int>(i);
+    }
+    return s;
+  }();
   return kSchemas;
 }
 
@@ -667,10 +709,13 @@ int64_t InputRows(const ingest::CanonicalEvent& ev) {
   return static_cast<int64_t>(m->size());
 }
 
-void ExtractRows(const ingest::CanonicalEvent& ev, const Standards& standards, Extracted* out) {
+void ExtractRows(const ingest::CanonicalEvent& ev, const Standards& standards, Extracted* out,
+                 const Json* parsed) {
   const TableSchema* schema = SchemaForEventType(ev.event_type);
   Table table = schema ? schema->table : Table::kVitals;
-  auto payload = ParseJson(ev.payload_json);
+  Result<Json> own = Json();
+  if (parsed == nullptr) own = ParseJson(ev.payload_json);
+  const Json* payload = parsed != nullptr ? parsed : own.ok() ? &*own : nullptr;
   auto reject = [&](const char* reason, std::string detail) {
     int64_t n = InputRows(ev);
     for (int64_t i = 0; i < n; ++i) {
@@ -682,7 +727,7 @@ void ExtractRows(const ingest::CanonicalEvent& ev, const Standards& standards, E
   if (schema == nullptr) {
     return reject("UNEXPECTED_EVENT_TYPE", "event_type '" + ev.event_type.substr(0, 40) + "'");
   }
-  if (!payload.ok() || !payload->is_object()) {
+  if (payload == nullptr || !payload->is_object()) {
     return reject("MALFORMED_PAYLOAD", "payload is not a JSON object");
   }
   if (ev.subject_key.empty()) {

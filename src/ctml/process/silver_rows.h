@@ -8,7 +8,10 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -41,7 +44,8 @@ struct TableSchema {
   std::string name;        // silver/<name>/
   std::string event_type;  // canonical event type it comes from
   std::vector<ColumnDef> columns;
-  int Column(const std::string& name) const;  // -1 when absent
+  int Column(std::string_view name) const;          // -1 when absent
+  std::unordered_map<std::string_view, int> index;  // name -> position (filled once)
 };
 
 const std::vector<TableSchema>& SilverSchemas();  // indexed by Table
@@ -68,7 +72,8 @@ enum CommonColumn : int {
 
 struct SilverRow {
   Table table = Table::kVitals;
-  int64_t event_time_us = 0;  // its date is the partition
+  int64_t event_time_us = 0;
+  std::string date;  // YYYY-MM-DD of event_time: the partition
   int64_t received_at_us = 0;
   std::string row_id;
   uint64_t natural_key = 0;
@@ -79,6 +84,7 @@ struct SilverRow {
 struct QuarantineRow {
   Table table = Table::kVitals;
   int64_t event_time_us = 0;
+  std::string date;  // YYYY-MM-DD of event_time: the partition
   int64_t received_at_us = 0;
   std::string row_id;  // as the Silver row would have had
   std::string source_event_id, subject_key, study_id, site_id, source;
@@ -97,7 +103,9 @@ struct Extracted {
 
 // Appends the event's Silver rows (vitals: one per measurement) and quarantine rows to `out`.
 // Every input row ends in exactly one of the two.
-void ExtractRows(const ingest::CanonicalEvent& event, const Standards& standards, Extracted* out);
+// `payload` (optional) is event.payload_json already parsed.
+void ExtractRows(const ingest::CanonicalEvent& event, const Standards& standards, Extracted* out,
+                 const nlohmann::json* payload = nullptr);
 
 // Appends `row` to a builder of its table's schema.
 void AppendRow(TableBuilder& b, const SilverRow& row);

@@ -213,7 +213,7 @@ struct SilverWriter::Impl {
     std::vector<std::pair<PartKey, uint32_t>> pending_entries;
     for (size_t i = 0; i < p.rows.size(); ++i) {
       const SilverRow& r = p.rows[i];
-      PartKey key{static_cast<int>(r.table), FormatDate(r.event_time_us)};
+      PartKey key{static_cast<int>(r.table), r.date};
       CTML_ASSIGN_OR_RETURN(PartIndex * ix, Get(key, from_lake));
       std::vector<std::pair<uint32_t, const char*>> cands;
       if (auto it = ix->by_row.find(r.row_hash); it != ix->by_row.end()) {
@@ -252,7 +252,7 @@ struct SilverWriter::Impl {
     for (size_t i = 0; i < p.rows.size(); ++i) {
       if (!alive[i]) continue;
       const SilverRow& r = p.rows[i];
-      PartKey key{static_cast<int>(r.table), FormatDate(r.event_time_us)};
+      PartKey key{static_cast<int>(r.table), r.date};
       auto it = silver.find(key);
       if (it == silver.end())
         it = silver.emplace(key, TableBuilder(SchemaOf(r.table).columns)).first;
@@ -260,7 +260,7 @@ struct SilverWriter::Impl {
       out.counts[static_cast<size_t>(r.table)].silver_rows++;
     }
     for (const auto& q : p.quarantined) {
-      PartKey key{static_cast<int>(q.table), FormatDate(q.event_time_us)};
+      PartKey key{static_cast<int>(q.table), q.date};
       auto it = quarantine.find(key);
       if (it == quarantine.end())
         it = quarantine.emplace(key, TableBuilder(QuarantineColumns())).first;
@@ -360,22 +360,22 @@ Result<std::unique_ptr<SilverWriter::Prepared>> SilverWriter::Prepare(
   if (batch.empty()) return p;
   p->part = PartName(batch);
   Extracted ex;
+  Json payload;
   for (const auto& rec : batch) {
-    auto ev = ingest::CanonicalEvent::FromJson(rec.value);
+    auto ev = ingest::CanonicalEvent::FromJson(rec.value, &payload);
     if (!ev.ok()) {
       ++p->malformed;
       continue;
     }
     size_t rows0 = ex.rows.size(), q0 = ex.quarantined.size();
-    ExtractRows(*ev, impl_->standards, &ex);
+    ExtractRows(*ev, impl_->standards, &ex, &payload);
     int64_t n = static_cast<int64_t>(ex.rows.size() - rows0 + ex.quarantined.size() - q0);
     const TableSchema* s = SchemaForEventType(ev->event_type);
     p->counts[static_cast<size_t>(s ? s->table : Table::kVitals)].input_rows += n;
   }
-  for (auto& r : ex.rows)
-    p->touched.insert({static_cast<int>(r.table), FormatDate(r.event_time_us)});
+  for (auto& r : ex.rows) p->touched.insert({static_cast<int>(r.table), r.date});
   for (auto& q : ex.quarantined) {
-    p->touched.insert({static_cast<int>(q.table), FormatDate(q.event_time_us)});
+    p->touched.insert({static_cast<int>(q.table), q.date});
   }
   p->rows = std::move(ex.rows);
   p->quarantined = std::move(ex.quarantined);

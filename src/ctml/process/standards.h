@@ -40,6 +40,13 @@ struct TestMatch {
 
 class Standards {
  public:
+  // Movable, not copyable: lookups hold pointers into the tests table.
+  Standards() = default;
+  Standards(const Standards&) = delete;
+  Standards& operator=(const Standards&) = delete;
+  Standards(Standards&&) noexcept = default;
+  Standards& operator=(Standards&&) noexcept = default;
+
   // Reads tests.csv, test_aliases.csv, units.csv and conversions.csv from `dir`; an error names
   // the file and line.
   static Result<Standards> Load(const std::string& dir);
