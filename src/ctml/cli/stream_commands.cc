@@ -60,6 +60,7 @@ int RunBronzeSink(const GlobalOptions& g) {
 struct ProcessArgs {
   bool batch = false;
   bool all = false;
+  bool force = false;
   std::vector<std::string> dates;
   std::string report_date;
   bool report_json = false;
@@ -74,11 +75,16 @@ Result<process::Standards> LoadStandards(const Config& cfg) {
 
 int RunProcessBatch(const Config& cfg, store::Lake& lake, const process::Standards& standards,
                     const ProcessArgs& args) {
+  if (!args.force) {
+    auto log = store::OpenEventLog(cfg.GetString("log.uri"));
+    if (!log.ok()) return Fail("process --batch", log.status());
+    Status safe = process::CheckRebuildSafe(**log, lake);
+    if (!safe.ok()) return Fail("process --batch", safe);
+  }
   process::SilverWriter writer(lake, standards);
   auto out = writer.RebuildFromBronze(args.all ? std::vector<std::string>{} : args.dates,
                                       [](const std::string& line) { std::cerr << line << "\n"; });
   if (!out.ok()) return Fail("process --batch", out.status());
-  (void)cfg;
   for (size_t t = 0; t < process::kTableCount; ++t) {
     const auto& c = out->counts[t];
     if (c.input_rows == 0) continue;
@@ -221,6 +227,9 @@ void RegisterProcessCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
   sub->add_option("--date", args->dates, "With --batch: event date YYYY-MM-DD (repeatable)")
       ->check([](const std::string& d) { return IsDate(d) ? "" : "expected YYYY-MM-DD"; });
   sub->add_flag("--all", args->all, "With --batch: every date in Bronze");
+  sub->add_flag("--force", args->force,
+                "With --batch: rebuild even when bronze-sink and process have not consumed the "
+                "same records (e.g. the event log is gone)");
   auto* report = sub->add_subcommand(
       "report",
       "Reconcile: input rows = Silver + quarantined + duplicates, per table (exit 1 "

@@ -2,6 +2,8 @@
 
 #include <arrow/api.h>
 
+#include <algorithm>
+#include <map>
 #include <set>
 
 #include "ctml/core/json.h"
@@ -31,6 +33,19 @@ Status FinishIntent(store::Lake& lake) {
   return lake.Delete(kIntent);
 }
 
+// Files a streaming batch in flight will create or may roll back: never merged.
+Result<std::set<std::string>> InFlightFiles(store::Lake& lake) {
+  std::set<std::string> files;
+  for (const char* service : {"process", "bronze-sink"}) {
+    auto bytes = lake.GetBytes(std::string("_state/") + service + "/intent.json");
+    if (!bytes.ok()) continue;
+    auto j = ParseJson(*bytes);
+    if (!j.ok() || !j->contains("files")) continue;
+    for (const auto& f : (*j)["files"]) files.insert(f.get<std::string>());
+  }
+  return files;
+}
+
 std::vector<std::string> PartitionDirs(const std::string& date) {
   std::vector<std::string> dirs;
   for (const auto& s : SilverSchemas()) {
@@ -52,12 +67,22 @@ Result<CompactResult> CompactDate(store::Lake& lake, const std::string& date,
   for (const auto& dir : PartitionDirs(date)) {
     CTML_ASSIGN_OR_RETURN(auto listed, lake.List(dir));
     std::vector<std::string> files;
+    std::vector<int64_t> sizes;
     for (const auto& f : listed) {
       if (f.path.size() > 8 && f.path.compare(f.path.size() - 8, 8, ".parquet") == 0) {
         files.push_back(f.path);
+        sizes.push_back(f.size);
       }
     }
     r.files_before += static_cast<int>(files.size());
+    CTML_ASSIGN_OR_RETURN(auto in_flight, InFlightFiles(lake));
+    bool busy = std::any_of(files.begin(), files.end(),
+                            [&](const std::string& f) { return in_flight.count(f) > 0; });
+    if (busy) {
+      r.skipped.push_back(dir + ": a streaming batch is writing it; try again later");
+      r.files_after += static_cast<int>(files.size());
+      continue;
+    }
     if (files.size() < 2) {
       r.files_after += static_cast<int>(files.size());
       continue;
@@ -85,6 +110,24 @@ Result<CompactResult> CompactDate(store::Lake& lake, const std::string& date,
     Json intent = {{"output", output}, {"inputs", files}, {"rows", rows}};
     CTML_RETURN_NOT_OK(lake.PutBytes(kIntent, intent.dump()));
     CTML_RETURN_NOT_OK(lake.WriteParquet(output, *merged));
+    // A writer that touched an input meanwhile (a superseded row removed, a batch rolled back)
+    // makes the merged copy stale: drop it and leave the partition as it is.
+    CTML_ASSIGN_OR_RETURN(auto relisted, lake.List(dir));
+    std::map<std::string, int64_t> now;
+    for (const auto& f : relisted) now[f.path] = f.size;
+    CTML_ASSIGN_OR_RETURN(in_flight, InFlightFiles(lake));
+    bool changed = false;
+    for (size_t i = 0; i < files.size(); ++i) {
+      auto it = now.find(files[i]);
+      changed |= it == now.end() || it->second != sizes[i] || in_flight.count(files[i]) > 0;
+    }
+    if (changed) {
+      CTML_RETURN_NOT_OK(lake.Delete(output));
+      CTML_RETURN_NOT_OK(lake.Delete(kIntent));
+      r.skipped.push_back(dir + ": changed while compacting; try again later");
+      r.files_after += static_cast<int>(files.size());
+      continue;
+    }
     for (const auto& f : files) {
       if (f != output) CTML_RETURN_NOT_OK(lake.Delete(f));
     }

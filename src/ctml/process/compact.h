@@ -3,7 +3,10 @@
 //
 // Crash-safe: `_state/compact/intent.json` names the output and its inputs before anything is
 // written; a run that finds one finishes it (inputs deleted if the output exists, else dropped).
-// Partitions whose files have different schemas are skipped and reported, never half-merged.
+// Partitions whose files have different schemas are skipped and reported, never half-merged;
+// so are partitions holding a file of a streaming batch in flight (named in its intent), and
+// partitions whose files changed while they were merged (sizes compared before the inputs are
+// deleted). Best run on dates the stream no longer writes.
 //
 //   CTML_ASSIGN_OR_RETURN(auto r, CompactDate(lake, "2024-03-01", progress));
 #pragma once

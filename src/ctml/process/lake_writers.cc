@@ -7,6 +7,7 @@
 #include "ctml/core/time.h"
 #include "ctml/ingest/canonical_event.h"
 #include "ctml/process/batch_intent.h"
+#include "ctml/process/silver_rows.h"
 #include "ctml/process/table_builder.h"
 
 namespace ctml::process {
@@ -87,7 +88,7 @@ std::vector<std::string> BronzeFiles(const std::vector<store::LogRecord>& batch)
   if (batch.empty()) return {};
   std::string part = PartName(batch);
   for (const auto& p : ParseAll(batch)) {
-    if (p.event.ok()) {
+    if (p.event.ok() && SchemaForEventType(p.event->event_type) != nullptr) {
       files.insert("bronze/" + p.event->event_type + "/date=" + FormatDate(p.event->event_time_us) +
                    "/" + part);
     } else {
@@ -113,6 +114,12 @@ Status WriteBronze(store::Lake& lake, const std::vector<store::LogRecord>& batch
     const store::LogRecord& rec = *p.record;
     if (!p.event.ok()) {
       bad.push_back({&rec, "MALFORMED_EVENT", p.event.status().message().substr(0, 200)});
+      continue;
+    }
+    if (SchemaForEventType(p.event->event_type) == nullptr) {
+      // Only the seven known types have a Bronze folder (and a Silver table); anything else,
+      // including names that are not safe path segments, is quarantined here.
+      bad.push_back({&rec, "UNEXPECTED_EVENT_TYPE", "not one of the seven event types"});
       continue;
     }
     const ingest::CanonicalEvent& ev = *p.event;

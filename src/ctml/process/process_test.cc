@@ -230,6 +230,17 @@ TEST(ExtractTest, LabRangesAreConvertedAndAFlagComputedWhenTheSourceGivesNone) {
   EXPECT_EQ(Cell<std::string>(ex.rows[1], "range_flag_source"), "source");
 }
 
+TEST(ExtractTest, ANumberWithoutAUnitIsQuarantined) {
+  Extracted no_unit;
+  ExtractRows(Lab("l9", R"({"test":"GLUC","code_system":"SDTM","value":110})"), Std(), &no_unit);
+  ASSERT_EQ(no_unit.quarantined.size(), 1u) << "a number without a unit is never assumed standard";
+  EXPECT_EQ(no_unit.quarantined[0].reason_code, "MISSING_UNIT");
+  Extracted text_only;  // a non-numeric result needs no unit
+  ExtractRows(Lab("l10", R"({"test":"COLOR","code_system":"SDTM","value":null,"value_text":"N"})"),
+              Std(), &text_only);
+  EXPECT_EQ(text_only.rows.size(), 1u);
+}
+
 TEST(ExtractTest, EveryDomainHasItsTable) {
   Extracted ex;
   auto ev = Lab("a1", R"({"term":"HEADACHE","severity":"MILD","grade":1,"serious":false})");
@@ -519,9 +530,12 @@ TEST_F(WriterTest, BronzeKeepsEveryEventTypeAndQuarantinesForeignRecords) {
   Append(Vitals("v1", "S1", kT0, M("heart_rate", "70", "beats/min")));
   Append(Lab("l1", R"({"test":"GLUC","code_system":"SDTM","value":5,"unit":"mmol/L"})"));
   ASSERT_TRUE(log_->Append("lab-results", "k", "not json").ok());
+  auto odd = Lab("x1", "{}");
+  odd.event_type = "../../etc";  // not a type: must not become a Bronze folder
+  ASSERT_TRUE(log_->Append("lab-results", "k", odd.ToJson()).ok());
   auto consumer = log_->Subscribe("bronze-sink", RawTopics());
   auto batch = (*consumer)->Poll(10, std::chrono::milliseconds(0));
-  ASSERT_EQ(batch->size(), 3u);
+  ASSERT_EQ(batch->size(), 4u);
   auto files = BronzeFiles(*batch);
   ASSERT_TRUE(WriteBronze(*lake_, *batch).ok());
   for (const auto& f : files) {
@@ -530,9 +544,46 @@ TEST_F(WriterTest, BronzeKeepsEveryEventTypeAndQuarantinesForeignRecords) {
   }
   EXPECT_EQ(Content("bronze", "vital_signs").size(), 1u);
   EXPECT_EQ(Content("bronze", "lab_result").size(), 1u);
-  auto q = lake_->List("quarantine/envelopes");
+  auto q = lake_->ReadDataset("quarantine/envelopes");
   ASSERT_TRUE(q.ok());
-  EXPECT_EQ(q->size(), 1u);
+  EXPECT_EQ((*q)->num_rows(), 2);
+  auto bronze = lake_->List("bronze");
+  for (const auto& f : *bronze) EXPECT_EQ(f.path.find(".."), std::string::npos) << f.path;
+}
+
+TEST_F(WriterTest, ARebuildReplacesEveryOlderFileOfItsPartitions) {
+  Append(Vitals("v1", "S1", kT0, M("heart_rate", "70", "beats/min")));
+  Stream(10);
+  // A stale quarantine file (as an earlier rebuild under other standards would have left).
+  std::string date = FormatDate(kT0);
+  TableBuilder b(QuarantineColumns());
+  QuarantineRow stale;
+  stale.row_id = "v1:PULSE";
+  stale.reason_code = "UNKNOWN_UNIT";
+  AppendQuarantine(b, stale);
+  ASSERT_TRUE(
+      lake_->WriteParquet("quarantine/vitals/date=" + date + "/part-bronze.parquet", *b.Finish())
+          .ok());
+  SilverWriter writer(*lake_, Std());
+  ASSERT_TRUE(writer.RebuildFromBronze({date}, nullptr).ok());
+  EXPECT_TRUE(lake_->List("quarantine/vitals/date=" + date)->empty());
+  auto report = BuildReport(*lake_, date);
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->balanced()) << FormatReport(*report);
+}
+
+TEST_F(WriterTest, ARebuildIsRefusedWhileBronzeAndTheStreamDiffer) {
+  Append(Vitals("v1", "S1", kT0, M("heart_rate", "70", "beats/min")));
+  auto process = log_->Subscribe("process", RawTopics());
+  auto batch = (*process)->Poll(10, std::chrono::milliseconds(0));
+  ASSERT_TRUE((*process)->Commit(*batch).ok());  // process is ahead of bronze-sink
+  Status st = CheckRebuildSafe(*log_, *lake_);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("bronze-sink has consumed 0"), std::string::npos) << st.message();
+  auto bronze = log_->Subscribe("bronze-sink", RawTopics());
+  auto b = (*bronze)->Poll(10, std::chrono::milliseconds(0));
+  ASSERT_TRUE((*bronze)->Commit(*b).ok());
+  EXPECT_TRUE(CheckRebuildSafe(*log_, *lake_).ok());
 }
 
 }  // namespace

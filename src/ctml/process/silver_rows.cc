@@ -23,6 +23,7 @@ namespace {
 
 using CT = ColumnType;
 
+constexpr int kPayloadDepth = 64;  // as CanonicalEvent::FromJson, so every path agrees
 constexpr int64_t kMinEventTimeUs = -2208988800LL * 1000000;  // 1900-01-01
 constexpr int64_t kMaxEventTimeUs = 7258118400LL * 1000000;   // 2200-01-01
 
@@ -193,7 +194,10 @@ Value Num(const Json& p, const char* k) {
 Value Int(const Json& p, const char* k) {
   auto it = p.find(k);
   if (it == p.end() || !it->is_number()) return {};
-  return static_cast<int64_t>(it->get<double>());
+  if (it->is_number_integer()) return it->get<int64_t>();
+  double v = it->get<double>();
+  if (!std::isfinite(v) || v < -9.0e18 || v > 9.0e18) return {};  // the cast would be UB
+  return static_cast<int64_t>(v);
 }
 Value Bool(const Json& p, const char* k) {
   auto it = p.find(k);
@@ -248,6 +252,13 @@ class RowFiller {
   const TableSchema& schema_;
   std::vector<Value>* cells_;
 };
+
+// At most n bytes of s, never cutting a UTF-8 sequence (Parquet readers refuse invalid UTF-8).
+std::string Clip(const std::string& s, size_t n) {
+  if (s.size() <= n) return s;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return s.substr(0, n);
+}
 
 // FormatDate of the same day as the previous call: consecutive rows share their event's day.
 const std::string& DateOf(int64_t micros) {
@@ -329,8 +340,8 @@ Standardized StandardizeFinding(const Standards& standards, const char* domain,
   TestMatch m = standards.FindTest(domain, system, test);
   if (m.test == nullptr) {
     out.reason = "UNKNOWN_TEST_CODE";
-    out.detail = std::string(domain) + " test '" + test.substr(0, 60) + "' (" +
-                 system.substr(0, 20) + ") is not in config/standards";
+    out.detail = std::string(domain) + " test '" + Clip(test, 60) + "' (" + Clip(system, 20) +
+                 ") is not in config/standards";
     return out;
   }
   out.test = m.test;
@@ -338,16 +349,15 @@ Standardized StandardizeFinding(const Standards& standards, const char* domain,
   out.orig_unit = unit;
   std::string canonical;
   if (unit.empty()) {
-    canonical = m.implied_unit.empty() ? m.test->unit : m.implied_unit;
-    if (!m.implied_unit.empty()) out.orig_unit = m.implied_unit;
-    if (canonical != m.test->unit && m.implied_unit.empty()) {
-      out.reason = "MISSING_UNIT";
-      out.detail = m.test->code + " needs a unit (standard " + m.test->unit + ")";
-      return out;
-    }
-    // A test that needs a unit but was sent without one is only accepted for a non-numeric
-    // result (nothing to convert).
-    if (canonical.empty() && !m.test->unit.empty() && std::holds_alternative<double>(value)) {
+    // No unit: the one the source's name implies; else the test's own when it is unitless or
+    // the result is not a number (nothing to convert); a numeric result is never assumed to be
+    // in the standard unit.
+    if (!m.implied_unit.empty()) {
+      canonical = m.implied_unit;
+      out.orig_unit = m.implied_unit;
+    } else if (m.test->unit.empty() || !std::holds_alternative<double>(value)) {
+      canonical = m.test->unit;
+    } else {
       out.reason = "MISSING_UNIT";
       out.detail = m.test->code + " needs a unit (standard " + m.test->unit + ")";
       return out;
@@ -356,7 +366,7 @@ Standardized StandardizeFinding(const Standards& standards, const char* domain,
     auto c = standards.CanonicalUnit(unit);
     if (!c) {
       out.reason = "UNKNOWN_UNIT";
-      out.detail = m.test->code + " unit '" + unit.substr(0, 30) + "' is not in units.csv";
+      out.detail = m.test->code + " unit '" + Clip(unit, 30) + "' is not in units.csv";
       return out;
     }
     canonical = *c;
@@ -424,7 +434,7 @@ void ExtractVitals(const ingest::CanonicalEvent& ev, const Json& p, const Standa
     std::string row_id = s.test ? ev.event_id + ":" + s.test->code : row_id_fallback;
     if (!s.reason.empty()) {
       out->quarantined.push_back(
-          Reject(Table::kVitals, ev, row_id, test.substr(0, 60), s.reason, s.detail));
+          Reject(Table::kVitals, ev, row_id, Clip(test, 60), s.reason, s.detail));
       continue;
     }
     SilverRow row;
@@ -526,7 +536,7 @@ void ExtractLab(const ingest::CanonicalEvent& ev, const Json& p, const Standards
   }
   if (!s.reason.empty()) {
     out->quarantined.push_back(
-        Reject(Table::kLabs, ev, ev.event_id, test.substr(0, 60), s.reason, s.detail));
+        Reject(Table::kLabs, ev, ev.event_id, Clip(test, 60), s.reason, s.detail));
     return;
   }
   SilverRow row;
@@ -702,7 +712,7 @@ void AppendRow(TableBuilder& b, const SilverRow& row) {
 
 int64_t InputRows(const ingest::CanonicalEvent& ev) {
   if (ev.event_type != "vital_signs") return 1;
-  auto p = ParseJson(ev.payload_json);
+  auto p = ParseJson(ev.payload_json, kPayloadDepth);
   if (!p.ok() || !p->is_object()) return 1;
   auto m = p->find("measurements");
   if (m == p->end() || !m->is_array() || m->empty()) return 1;
@@ -714,7 +724,7 @@ void ExtractRows(const ingest::CanonicalEvent& ev, const Standards& standards, E
   const TableSchema* schema = SchemaForEventType(ev.event_type);
   Table table = schema ? schema->table : Table::kVitals;
   Result<Json> own = Json();
-  if (parsed == nullptr) own = ParseJson(ev.payload_json);
+  if (parsed == nullptr) own = ParseJson(ev.payload_json, kPayloadDepth);
   const Json* payload = parsed != nullptr ? parsed : own.ok() ? &*own : nullptr;
   auto reject = [&](const char* reason, std::string detail) {
     int64_t n = InputRows(ev);
@@ -725,7 +735,7 @@ void ExtractRows(const ingest::CanonicalEvent& ev, const Standards& standards, E
     }
   };
   if (schema == nullptr) {
-    return reject("UNEXPECTED_EVENT_TYPE", "event_type '" + ev.event_type.substr(0, 40) + "'");
+    return reject("UNEXPECTED_EVENT_TYPE", "event_type '" + Clip(ev.event_type, 40) + "'");
   }
   if (payload == nullptr || !payload->is_object()) {
     return reject("MALFORMED_PAYLOAD", "payload is not a JSON object");

@@ -269,18 +269,20 @@ struct SilverWriter::Impl {
     }
     for (auto& [key, b] : silver) {
       CTML_ASSIGN_OR_RETURN(auto t, b.Finish());
-      CTML_RETURN_NOT_OK(lake.WriteParquet(
-          Dir("silver", static_cast<Table>(key.first), key.second) + "/" + p.part, t));
+      out.files.push_back(Dir("silver", static_cast<Table>(key.first), key.second) + "/" + p.part);
+      CTML_RETURN_NOT_OK(lake.WriteParquet(out.files.back(), t));
     }
     for (auto& [key, b] : quarantine) {
       CTML_ASSIGN_OR_RETURN(auto t, b.Finish());
-      CTML_RETURN_NOT_OK(lake.WriteParquet(
-          Dir("quarantine", static_cast<Table>(key.first), key.second) + "/" + p.part, t));
+      out.files.push_back(Dir("quarantine", static_cast<Table>(key.first), key.second) + "/" +
+                          p.part);
+      CTML_RETURN_NOT_OK(lake.WriteParquet(out.files.back(), t));
     }
     for (auto& [key, rows] : ledger) {
       CTML_ASSIGN_OR_RETURN(auto t, LedgerTable(rows));
-      CTML_RETURN_NOT_OK(lake.WriteParquet(
-          Dir("duplicates", static_cast<Table>(key.first), key.second) + "/" + p.part, t));
+      out.files.push_back(Dir("duplicates", static_cast<Table>(key.first), key.second) + "/" +
+                          p.part);
+      CTML_RETURN_NOT_OK(lake.WriteParquet(out.files.back(), t));
       out.counts[static_cast<size_t>(key.first)].duplicates += static_cast<int64_t>(rows.size());
     }
     // The batch's rows now live in its part file.
@@ -317,7 +319,6 @@ struct SilverWriter::Impl {
          subj = cols.Get("subject_key"), et = cols.Get("event_time"), rec = cols.Get("received_at");
     std::vector<LedgerRow> removed;
     std::vector<std::shared_ptr<arrow::Table>> kept;
-    std::string name_seed = path;
     int64_t run_start = 0;
     for (int64_t i = 0; i <= cols.rows(); ++i) {
       bool drop = i < cols.rows() && hashes.count(Hash64(cols.String(id, i))) > 0;
@@ -329,14 +330,18 @@ struct SilverWriter::Impl {
       removed.push_back({cols.String(id, i), cols.String(src, i), cols.String(nk, i),
                          cols.String(subj, i), cols.Int(et, i), cols.Int(rec, i),
                          "SUPERSEDED_BY_LATER_RECEIVED"});
-      name_seed += "|" + removed.back().event_id;
     }
     if (removed.empty()) return 0;  // already removed by an attempt that was rolled back
-    CTML_ASSIGN_OR_RETURN(auto ledger, LedgerTable(removed));
-    char name[40];
-    std::snprintf(name, sizeof name, "superseded-%016llx.parquet",
-                  static_cast<unsigned long long>(Hash64(name_seed)));
-    CTML_RETURN_NOT_OK(lake.WriteParquet(Dir("duplicates", table, date) + "/" + name, ledger));
+    // One ledger file per removed row, named after the row: however a replay groups the rows,
+    // it rewrites the same files, so a removed row is counted once.
+    for (const auto& row : removed) {
+      CTML_ASSIGN_OR_RETURN(auto ledger, LedgerTable({row}));
+      char name[48];
+      std::snprintf(name, sizeof name, "superseded-%016llx.parquet",
+                    static_cast<unsigned long long>(
+                        Hash64(row.event_id + "|" + std::to_string(row.received_at))));
+      CTML_RETURN_NOT_OK(lake.WriteParquet(Dir("duplicates", table, date) + "/" + name, ledger));
+    }
     if (kept.empty()) {
       CTML_RETURN_NOT_OK(lake.Delete(path));
     } else {
@@ -363,8 +368,8 @@ Result<std::unique_ptr<SilverWriter::Prepared>> SilverWriter::Prepare(
   Json payload;
   for (const auto& rec : batch) {
     auto ev = ingest::CanonicalEvent::FromJson(rec.value, &payload);
-    if (!ev.ok()) {
-      ++p->malformed;
+    if (!ev.ok() || SchemaForEventType(ev->event_type) == nullptr) {
+      ++p->malformed;  // bronze-sink quarantines it (quarantine/envelopes/)
       continue;
     }
     size_t rows0 = ex.rows.size(), q0 = ex.quarantined.size();
@@ -393,6 +398,34 @@ std::vector<std::string> SilverWriter::FilesOf(const Prepared& p) const {
 }
 
 Result<WriteOutcome> SilverWriter::Write(Prepared& p) { return impl_->WriteRows(p, true); }
+
+Status CheckRebuildSafe(store::EventLog& log, store::Lake& lake) {
+  for (const char* service : {"process", "bronze-sink"}) {
+    auto intent = lake.GetBytes(std::string("_state/") + service + "/intent.json");
+    if (intent.ok()) {
+      return Status::FailedPrecondition(std::string(service) +
+                                        " has a batch in flight (or was killed in one); wait for "
+                                        "it, or start it once so it recovers, then rerun");
+    }
+  }
+  for (const auto& topic : RawTopics()) {
+    CTML_ASSIGN_OR_RETURN(auto lags, log.Lag(topic));
+    int64_t bronze = 0, silver = 0;
+    for (const auto& g : lags) {
+      if (g.group == "bronze-sink") bronze = g.committed;
+      if (g.group == "process") silver = g.committed;
+    }
+    if (bronze != silver) {
+      return Status::FailedPrecondition(
+          "topic " + topic + ": bronze-sink has consumed " + std::to_string(bronze) +
+          " records and process " + std::to_string(silver) + "; a rebuild from Bronze would " +
+          (bronze < silver ? "drop" : "add") +
+          " rows the stream did not. Wait until both are drained (./pipeline-manager.sh -s) "
+          "or stop them at the same point; --force skips this check");
+    }
+  }
+  return Status::OK();
+}
 
 Result<std::vector<std::string>> PartitionDates(store::Lake& lake, const std::string& dir) {
   CTML_ASSIGN_OR_RETURN(auto files, lake.List(dir));
@@ -475,17 +508,14 @@ Result<WriteOutcome> SilverWriter::RebuildFromBronze(
     impl_->index.clear();
     CTML_ASSIGN_OR_RETURN(auto out, impl_->WriteRows(p, false));
     impl_->index.clear();
-    // Everything else in the rebuilt partitions is replaced.
+    // Everything else in the rebuilt partitions is replaced (including a part-bronze file of an
+    // earlier rebuild that this one did not rewrite).
+    std::set<std::string> written(out.files.begin(), out.files.end());
     for (const auto& s : SilverSchemas()) {
       for (const char* area : {"silver", "quarantine", "duplicates"}) {
         CTML_ASSIGN_OR_RETURN(auto files, impl_->lake.List(Dir(area, s.table, date)));
         for (const auto& f : files) {
-          if (f.path.size() >= p.part.size() &&
-              f.path.compare(f.path.size() - p.part.size(), p.part.size(), p.part) == 0 &&
-              f.path[f.path.size() - p.part.size() - 1] == '/') {
-            continue;
-          }
-          CTML_RETURN_NOT_OK(impl_->lake.Delete(f.path));
+          if (written.count(f.path) == 0) CTML_RETURN_NOT_OK(impl_->lake.Delete(f.path));
         }
       }
     }

@@ -45,6 +45,7 @@ struct WriteOutcome {
   std::array<TableCounts, kTableCount> counts{};
   int64_t malformed_events = 0;    // not canonical events; bronze-sink quarantines them
   std::vector<SilverRow> written;  // rows that reached Silver, for publishing
+  std::vector<std::string> files;  // the batch's own files (not superseded-row rewrites)
 };
 
 // Standardized row as JSON for topic "silver.<table>" (all columns; timestamps as ISO-8601 plus
@@ -82,6 +83,11 @@ class SilverWriter {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// Whether `process --batch` may rebuild Silver from Bronze now: no streaming batch in flight, and
+// bronze-sink has consumed exactly what process has, on every raw topic (otherwise the rebuild
+// would drop rows Bronze does not have yet, or add rows the stream will add again).
+Status CheckRebuildSafe(store::EventLog& log, store::Lake& lake);
 
 // Dates (YYYY-MM-DD) with a partition under `dir` (e.g. "bronze/vital_signs"), sorted.
 Result<std::vector<std::string>> PartitionDates(store::Lake& lake, const std::string& dir);

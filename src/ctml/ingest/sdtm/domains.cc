@@ -346,6 +346,7 @@ RowOutcome ConvertDs(Converter& c) {
   c.PutText(p, "decod", "DSDECOD");
   c.PutText(p, "category", "DSCAT");
   c.PutText(p, "epoch", "EPOCH");
+  PutVisit(c, p);
   return c.Finish(std::move(p), *t);
 }
 
@@ -361,7 +362,7 @@ RowOutcome ConvertEx(Converter& c) {
   c.PutText(p, "frequency", "EXDOSFRQ");
   c.PutDate(p, "start_date", "EXSTDTC");
   c.PutDate(p, "end_date", "EXENDTC");
-  c.PutText(p, "visit", "VISIT");
+  PutVisit(c, p);
   return c.Finish(std::move(p), *t);
 }
 
@@ -386,6 +387,8 @@ RowOutcome ConvertCm(Converter& c) {
   p["category"] = "concomitant";
   c.PutDate(p, "start_date", "CMSTDTC");
   c.PutDate(p, "end_date", "CMENDTC");
+  // The pilot records a medication again at every visit: the visit keeps those records apart.
+  PutVisit(c, p);
   return c.Finish(std::move(p), *t);
 }
 
