@@ -475,6 +475,24 @@ TEST_F(WriterTest, AnUncommittedAttemptIsRolledBackWhateverTheReplayBoundaries) 
   EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), 10u);
 }
 
+TEST_F(WriterTest, DedupeStillHoldsForPartitionsDroppedFromTheIndex) {
+  // More days than the writer keeps indexed (256): the first day is dropped from memory and
+  // must be reloaded from the lake when its event comes again.
+  const int64_t day = 86'400 * kMicrosPerSecond;
+  for (int i = 0; i < 300; ++i) {
+    Append(
+        Vitals("d" + std::to_string(i), "S1", kT0 + i * day, M("heart_rate", "70", "beats/min")));
+  }
+  Append(Vitals("d0", "S1", kT0, M("heart_rate", "70", "beats/min")));  // exact repeat of day 0
+  Stream(50);
+  auto ids = Column("vitals", "event_id");
+  EXPECT_EQ(ids.size(), 300u);
+  EXPECT_EQ(std::count(ids.begin(), ids.end(), "d0:PULSE"), 1);
+  auto report = BuildReport(*lake_, FormatDate(kT0));
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->totals[static_cast<size_t>(Table::kVitals)].duplicates, 1);
+}
+
 TEST_F(WriterTest, ACommittedBatchIsNotRolledBack) {
   Append(Vitals("v1", "S1", kT0, M("heart_rate", "70", "beats/min")));
   auto consumer = log_->Subscribe("process", RawTopics());

@@ -173,6 +173,22 @@ struct SilverWriter::Impl {
   store::Lake& lake;
   const Standards& standards;
   std::map<PartKey, PartIndex> index;
+  // Batch number in which each indexed partition was last written: the least recently written
+  // partitions are dropped beyond kMaxIndexedPartitions and reloaded from the lake when needed,
+  // so a long-running stream's memory follows its active days, not its history.
+  static constexpr size_t kMaxIndexedPartitions = 256;
+  std::map<PartKey, uint64_t> last_used;
+  uint64_t batches = 0;
+
+  void Evict() {
+    while (index.size() > kMaxIndexedPartitions) {
+      auto oldest =
+          std::min_element(last_used.begin(), last_used.end(),
+                           [](const auto& a, const auto& b) { return a.second < b.second; });
+      index.erase(oldest->first);
+      last_used.erase(oldest);
+    }
+  }
 
   Impl(store::Lake& l, const Standards& s) : lake(l), standards(s) {}
 
@@ -308,6 +324,14 @@ struct SilverWriter::Impl {
     for (size_t i = 0; i < p.rows.size(); ++i) {
       if (alive[i]) out.written.push_back(std::move(p.rows[i]));
     }
+    ++batches;
+    for (const auto& [key, id] : pending_entries) last_used[key] = batches;
+    for (const auto& [where, hashes] : supersede) last_used[where.first] = batches;
+    for (auto it = last_used.begin(); it != last_used.end();) {  // partitions dropped elsewhere
+      it = index.count(it->first) ? std::next(it) : last_used.erase(it);
+    }
+    for (const auto& [key, ix] : index) last_used.emplace(key, batches);  // indexed, no new row
+    Evict();
     return out;
   }
 
@@ -357,7 +381,10 @@ SilverWriter::SilverWriter(store::Lake& lake, const Standards& standards)
     : impl_(std::make_unique<Impl>(lake, standards)) {}
 SilverWriter::~SilverWriter() = default;
 
-void SilverWriter::ResetIndex() { impl_->index.clear(); }
+void SilverWriter::ResetIndex() {
+  impl_->index.clear();
+  impl_->last_used.clear();
+}
 
 Result<std::unique_ptr<SilverWriter::Prepared>> SilverWriter::Prepare(
     const std::vector<store::LogRecord>& batch) {
@@ -505,9 +532,9 @@ Result<WriteOutcome> SilverWriter::RebuildFromBronze(
     p.quarantined = std::move(ex.quarantined);
     // Rows whose event date differs from the Bronze partition cannot occur (both use the event
     // date), so the rebuilt partitions are exactly `date`'s.
-    impl_->index.clear();
+    ResetIndex();
     CTML_ASSIGN_OR_RETURN(auto out, impl_->WriteRows(p, false));
-    impl_->index.clear();
+    ResetIndex();
     // Everything else in the rebuilt partitions is replaced (including a part-bronze file of an
     // earlier rebuild that this one did not rewrite).
     std::set<std::string> written(out.files.begin(), out.files.end());
