@@ -347,6 +347,17 @@ class MemoryLake : public store::Lake {
     if (it == tables_.end()) return Status::NotFound(path);
     return it->second;
   }
+  Result<std::shared_ptr<arrow::Table>> ReadParquetColumns(
+      const std::string& path, const std::vector<std::string>& columns) override {
+    CTML_ASSIGN_OR_RETURN(auto t, ReadParquet(path));
+    std::vector<int> keep;
+    for (const auto& c : columns) {
+      if (t->schema()->GetFieldIndex(c) >= 0) keep.push_back(t->schema()->GetFieldIndex(c));
+    }
+    auto selected = t->SelectColumns(keep);
+    if (!selected.ok()) return Status::Internal(selected.status().ToString());
+    return *selected;
+  }
   Result<std::shared_ptr<arrow::Table>> ReadDataset(const std::string& dir) override {
     std::vector<std::shared_ptr<arrow::Table>> parts;
     for (const auto& [p, t] : tables_) {

@@ -29,16 +29,17 @@ std::shared_ptr<arrow::StringArray> StringColumn(const std::shared_ptr<arrow::Ta
   return std::static_pointer_cast<arrow::StringArray>(col->chunk(chunk));
 }
 
-// Calls fn(path, table) for every Parquet file under dir (of `date`).
+// Calls fn(path, table) for every Parquet file under dir (of `date`), reading only `columns`.
 template <typename Fn>
-Status ForFiles(store::Lake& lake, const std::string& dir, const std::string& date, Fn fn) {
+Status ForFiles(store::Lake& lake, const std::string& dir, const std::string& date,
+                const std::vector<std::string>& columns, Fn fn) {
   CTML_ASSIGN_OR_RETURN(auto files, lake.List(dir));
   for (const auto& f : files) {
     if (!WantDate(f.path, date) || f.path.size() < 8 ||
         f.path.compare(f.path.size() - 8, 8, ".parquet") != 0) {
       continue;
     }
-    CTML_ASSIGN_OR_RETURN(auto t, lake.ReadParquet(f.path));
+    CTML_ASSIGN_OR_RETURN(auto t, lake.ReadParquetColumns(f.path, columns));
     CTML_RETURN_NOT_OK(fn(f.path, t));
   }
   return Status::OK();
@@ -57,26 +58,29 @@ Result<ProcessReport> BuildReport(store::Lake& lake, const std::string& date) {
       l.date = DateOf(path);
       return l;
     };
-    CTML_RETURN_NOT_OK(
-        ForFiles(lake, "bronze/" + s.event_type, date, [&](const auto& path, const auto& t) {
-          ReportLine& l = line(path);
-          if (s.table != Table::kVitals) {
-            l.input_rows += t->num_rows();
-            return Status::OK();
-          }
-          for (int c = 0; c < t->GetColumnByName("payload")->num_chunks(); ++c) {
-            auto payload = StringColumn(t, "payload", c);
-            for (int64_t i = 0; i < payload->length(); ++i) {
-              ingest::CanonicalEvent ev;
-              ev.event_type = s.event_type;
-              ev.payload_json = payload->GetString(i);
-              l.input_rows += InputRows(ev);
-            }
-          }
-          return Status::OK();
-        }));
-    CTML_RETURN_NOT_OK(
-        ForFiles(lake, "silver/" + s.name, date, [&](const auto& path, const auto& t) {
+    CTML_RETURN_NOT_OK(ForFiles(lake, "bronze/" + s.event_type, date,
+                                s.table == Table::kVitals ? std::vector<std::string>{"payload"}
+                                                          : std::vector<std::string>{},
+                                [&](const auto& path, const auto& t) {
+                                  ReportLine& l = line(path);
+                                  if (s.table != Table::kVitals) {
+                                    l.input_rows += t->num_rows();
+                                    return Status::OK();
+                                  }
+                                  for (int c = 0; c < t->GetColumnByName("payload")->num_chunks();
+                                       ++c) {
+                                    auto payload = StringColumn(t, "payload", c);
+                                    for (int64_t i = 0; i < payload->length(); ++i) {
+                                      ingest::CanonicalEvent ev;
+                                      ev.event_type = s.event_type;
+                                      ev.payload_json = payload->GetString(i);
+                                      l.input_rows += InputRows(ev);
+                                    }
+                                  }
+                                  return Status::OK();
+                                }));
+    CTML_RETURN_NOT_OK(ForFiles(
+        lake, "silver/" + s.name, date, {"subject_key"}, [&](const auto& path, const auto& t) {
           line(path).silver += t->num_rows();
           auto col = t->GetColumnByName("subject_key");
           for (int c = 0; col && c < col->num_chunks(); ++c) {
@@ -88,8 +92,8 @@ Result<ProcessReport> BuildReport(store::Lake& lake, const std::string& date) {
           }
           return Status::OK();
         }));
-    CTML_RETURN_NOT_OK(
-        ForFiles(lake, "quarantine/" + s.name, date, [&](const auto& path, const auto& t) {
+    CTML_RETURN_NOT_OK(ForFiles(
+        lake, "quarantine/" + s.name, date, {"reason_code"}, [&](const auto& path, const auto& t) {
           line(path).quarantined += t->num_rows();
           auto col = t->GetColumnByName("reason_code");
           for (int c = 0; col && c < col->num_chunks(); ++c) {
@@ -99,8 +103,8 @@ Result<ProcessReport> BuildReport(store::Lake& lake, const std::string& date) {
           }
           return Status::OK();
         }));
-    CTML_RETURN_NOT_OK(
-        ForFiles(lake, "duplicates/" + s.name, date, [&](const auto& path, const auto& t) {
+    CTML_RETURN_NOT_OK(ForFiles(
+        lake, "duplicates/" + s.name, date, {"reason_code"}, [&](const auto& path, const auto& t) {
           line(path).duplicates += t->num_rows();
           auto col = t->GetColumnByName("reason_code");
           for (int c = 0; col && c < col->num_chunks(); ++c) {
@@ -120,10 +124,11 @@ Result<ProcessReport> BuildReport(store::Lake& lake, const std::string& date) {
     }
     r.totals.push_back(total);
   }
-  CTML_RETURN_NOT_OK(ForFiles(lake, "quarantine/envelopes", date, [&](const auto&, const auto& t) {
-    r.envelopes_quarantined += t->num_rows();
-    return Status::OK();
-  }));
+  CTML_RETURN_NOT_OK(
+      ForFiles(lake, "quarantine/envelopes", date, {}, [&](const auto&, const auto& t) {
+        r.envelopes_quarantined += t->num_rows();
+        return Status::OK();
+      }));
   for (const auto& s : subjects_with_events) r.orphan_subjects += subjects.count(s) ? 0 : 1;
   return r;
 }

@@ -201,7 +201,8 @@ struct SilverWriter::Impl {
                             lake.List(Dir("silver", static_cast<Table>(key.first), key.second)));
       for (const auto& f : files) {
         if (f.path.size() < 8 || f.path.substr(f.path.size() - 8) != ".parquet") continue;
-        CTML_ASSIGN_OR_RETURN(auto t, lake.ReadParquet(f.path));
+        CTML_ASSIGN_OR_RETURN(
+            auto t, lake.ReadParquetColumns(f.path, {"event_id", "dedupe_key", "received_at"}));
         CTML_ASSIGN_OR_RETURN(auto cols, Columns::Of(t));
         auto id = cols.Get("event_id"), nk = cols.Get("dedupe_key"), rec = cols.Get("received_at");
         if (!id || !nk || !rec) return Status::Internal(f.path + " lacks the dedupe columns");

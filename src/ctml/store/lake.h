@@ -32,6 +32,10 @@ class Lake {
   // where the filesystem allows; a single PUT on S3). Overwrites an existing file.
   virtual Status WriteParquet(const std::string& path, const std::shared_ptr<arrow::Table>& t) = 0;
   virtual Result<std::shared_ptr<arrow::Table>> ReadParquet(const std::string& path) = 0;
+  // Only the named columns (names the file lacks are skipped), with the file's row count even
+  // when no column is left: reconciliation and index loads read a column or two of many files.
+  virtual Result<std::shared_ptr<arrow::Table>> ReadParquetColumns(
+      const std::string& path, const std::vector<std::string>& columns) = 0;
   // Reads every *.parquet under `dir` (recursively) as one table. Hive partition directories
   // (key=value) become string columns named after the key. NotFound when `dir` has no file.
   virtual Result<std::shared_ptr<arrow::Table>> ReadDataset(const std::string& dir) = 0;

@@ -72,6 +72,23 @@ TEST_P(LakeContract, ParquetRoundTripKeepsTypesNaNAndNulls) {
   EXPECT_TRUE(value->IsNull(2));
 }
 
+TEST_P(LakeContract, ReadParquetColumnsReadsOnlyThoseColumnsAndKeepsTheRowCount) {
+  CTML_TEST_ASSIGN(auto lake, Open());
+  auto table = SampleTable(0, 40);
+  CTML_TEST_OK(lake->WriteParquet("c/part-0.parquet", table));
+  CTML_TEST_ASSIGN(auto two,
+                   lake->ReadParquetColumns("c/part-0.parquet", {"value", "nope", "seq"}));
+  ASSERT_EQ(two->num_columns(), 2);
+  EXPECT_EQ(two->num_rows(), 40);
+  EXPECT_TRUE(Column(*two, "seq")->Equals(*table->GetColumnByName("seq")));
+  EXPECT_EQ(two->GetColumnByName("subject"), nullptr);
+  CTML_TEST_ASSIGN(auto none, lake->ReadParquetColumns("c/part-0.parquet", {}));
+  EXPECT_EQ(none->num_columns(), 0);
+  EXPECT_EQ(none->num_rows(), 40);
+  EXPECT_EQ(lake->ReadParquetColumns("c/absent.parquet", {"seq"}).status().code(),
+            StatusCode::kNotFound);
+}
+
 TEST_P(LakeContract, ParquetIsZstdCompressed) {
   CTML_TEST_ASSIGN(auto lake, Open());
   CTML_TEST_OK(lake->WriteParquet("t/part.parquet", SampleTable(0, 50)));

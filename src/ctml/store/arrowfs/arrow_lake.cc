@@ -111,6 +111,29 @@ class ArrowLake final : public Lake {
     return ReadFullPath(full);
   }
 
+  Result<std::shared_ptr<arrow::Table>> ReadParquetColumns(
+      const std::string& path, const std::vector<std::string>& columns) override {
+    CTML_ASSIGN_OR_RETURN(std::string full, Full(path, /*allow_root=*/false));
+    CTML_RETURN_NOT_OK(RequireFile(full, path));
+    CTML_ARROW_ASSIGN_OR_RETURN(auto in, fs_->OpenInputFile(full), "lake: open " + full);
+    CTML_ARROW_ASSIGN_OR_RETURN(auto reader,
+                                parquet::arrow::OpenFile(in, arrow::default_memory_pool()),
+                                "lake: parquet " + full);
+    std::shared_ptr<arrow::Schema> schema;
+    CTML_ARROW_RETURN_NOT_OK(reader->GetSchema(&schema), "lake: schema " + full);
+    std::vector<int> indices;
+    for (const auto& c : columns) {
+      int i = schema->GetFieldIndex(c);
+      if (i >= 0) indices.push_back(i);  // flat files: field index = leaf column index
+    }
+    int64_t rows = reader->parquet_reader()->metadata()->num_rows();
+    if (indices.empty()) return arrow::Table::Make(arrow::schema({}), arrow::ArrayVector{}, rows);
+    CTML_ARROW_ASSIGN_OR_RETURN(std::shared_ptr<arrow::Table> table, reader->ReadTable(indices),
+                                "lake: read " + full);
+    CTML_ARROW_ASSIGN_OR_RETURN(table, table->CombineChunks(), "lake: combine " + full);
+    return table;
+  }
+
   Result<std::shared_ptr<arrow::Table>> ReadDataset(const std::string& dir) override {
     CTML_ASSIGN_OR_RETURN(std::string base, Full(dir, /*allow_root=*/true));
     CTML_ASSIGN_OR_RETURN(auto files, ListFull(base));
