@@ -17,8 +17,9 @@
 
 namespace ctml::process {
 
-// Writes the batch's canonical events to bronze/<event_type>/date=<event date>/<part> and records
-// that are not canonical events to quarantine/envelopes/date=<append date>/<part>.
+// Writes the batch's canonical events to bronze/<event_type>/date=<event date>/<part>, and records
+// that are not canonical events of one of the seven types to
+// quarantine/envelopes/date=<append date>/<part> (MALFORMED_EVENT, UNEXPECTED_EVENT_TYPE).
 Status WriteBronze(store::Lake& lake, const std::vector<store::LogRecord>& batch);
 
 // The files WriteBronze(batch) creates (for BatchIntent).
