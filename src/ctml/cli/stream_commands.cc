@@ -185,7 +185,11 @@ int RunProcessReport(const GlobalOptions& g, const ProcessArgs& args) {
   return r->balanced() ? kExitOk : kExitFailure;
 }
 
-int RunLakeCompact(const GlobalOptions& g, const std::string& date) {
+int RunLakeCompact(const GlobalOptions& g, const std::string& date, bool all) {
+  if (date.empty() == !all) {
+    std::cerr << "ctml lake compact: give exactly one of --date D or --all\n";
+    return kExitUsage;
+  }
   auto cfg = LoadConfig(g, "lake");
   if (!cfg.ok()) {
     Fail("lake compact", cfg.status());
@@ -193,13 +197,33 @@ int RunLakeCompact(const GlobalOptions& g, const std::string& date) {
   }
   auto lake = store::OpenLake(cfg->GetString("lake.uri"));
   if (!lake.ok()) return Fail("lake compact", lake.status());
-  auto r = process::CompactDate(**lake, date,
-                                [](const std::string& line) { std::cerr << line << "\n"; });
-  if (!r.ok()) return Fail("lake compact", r.status());
-  std::cout << "date " << date << ": " << r->partitions_compacted << " partitions compacted, "
-            << r->files_before << " files -> " << r->files_after << " (" << r->rows
-            << " rows merged)\n";
-  for (const auto& s : r->skipped) std::cout << "skipped " << s << "\n";
+  std::vector<std::string> dates = {date};
+  if (all) {
+    auto d = process::CompactableDates(**lake);
+    if (!d.ok()) return Fail("lake compact", d.status());
+    dates = *d;
+  }
+  process::CompactResult total;
+  for (size_t i = 0; i < dates.size(); ++i) {
+    if (all) std::cerr << "[" << i + 1 << "/" << dates.size() << "] " << dates[i] << "\n";
+    auto r = process::CompactDate(**lake, dates[i],
+                                  [](const std::string& line) { std::cerr << line << "\n"; });
+    if (!r.ok()) return Fail("lake compact", r.status());
+    if (!all || r->partitions_compacted > 0 || !r->skipped.empty()) {
+      std::cout << "date " << dates[i] << ": " << r->partitions_compacted
+                << " partitions compacted, " << r->files_before << " files -> " << r->files_after
+                << " (" << r->rows << " rows merged)\n";
+    }
+    for (const auto& s : r->skipped) std::cout << "skipped " << s << "\n";
+    total.partitions_compacted += r->partitions_compacted;
+    total.files_before += r->files_before;
+    total.files_after += r->files_after;
+  }
+  if (all) {
+    std::cout << dates.size() << " dates: " << total.partitions_compacted
+              << " partitions compacted, " << total.files_before << " files -> "
+              << total.files_after << "\n";
+  }
   return kExitOk;
 }
 
@@ -248,14 +272,16 @@ void RegisterLakeCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
   auto* lake = app.add_subcommand("lake", "Lake maintenance");
   lake->require_subcommand(1);
   auto date = std::make_shared<std::string>();
+  auto all = std::make_shared<bool>(false);
   auto* compact = lake->add_subcommand(
       "compact",
-      "Merge the small files of one date's partitions (bronze, silver, quarantine, "
-      "duplicates) into one file each, without changing content");
-  compact->add_option("--date", *date, "Event date YYYY-MM-DD")
-      ->required()
-      ->check([](const std::string& d) { return IsDate(d) ? "" : "expected YYYY-MM-DD"; });
-  compact->callback([&g, exit_code, date] { *exit_code = RunLakeCompact(g, *date); });
+      "Merge the small files of a date's partitions (bronze, silver, quarantine, duplicates) "
+      "into one file each, without changing content");
+  compact->add_option("--date", *date, "Event date YYYY-MM-DD")->check([](const std::string& d) {
+    return IsDate(d) ? "" : "expected YYYY-MM-DD";
+  });
+  compact->add_flag("--all", *all, "Every date in the lake (progress on stderr)");
+  compact->callback([&g, exit_code, date, all] { *exit_code = RunLakeCompact(g, *date, *all); });
 }
 
 }  // namespace ctml::cli

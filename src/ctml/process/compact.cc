@@ -8,6 +8,7 @@
 
 #include "ctml/core/json.h"
 #include "ctml/process/silver_rows.h"
+#include "ctml/process/silver_writer.h"
 
 namespace ctml::process {
 namespace {
@@ -59,6 +60,22 @@ std::vector<std::string> PartitionDirs(const std::string& date) {
 }
 
 }  // namespace
+
+Result<std::vector<std::string>> CompactableDates(store::Lake& lake) {
+  std::set<std::string> dates;
+  std::vector<std::string> dirs = {"quarantine/envelopes"};
+  for (const auto& s : SilverSchemas()) {
+    dirs.push_back("bronze/" + s.event_type);
+    for (const char* area : {"silver", "quarantine", "duplicates"}) {
+      dirs.push_back(std::string(area) + "/" + s.name);
+    }
+  }
+  for (const auto& dir : dirs) {
+    CTML_ASSIGN_OR_RETURN(auto d, PartitionDates(lake, dir));
+    dates.insert(d.begin(), d.end());
+  }
+  return std::vector<std::string>(dates.begin(), dates.end());
+}
 
 Result<CompactResult> CompactDate(store::Lake& lake, const std::string& date,
                                   const std::function<void(const std::string&)>& progress) {

@@ -27,6 +27,9 @@ struct CompactResult {
   std::vector<std::string> skipped;  // "dir: reason"
 };
 
+// Every date with a partition in any of those areas, sorted (for `ctml lake compact --all`).
+Result<std::vector<std::string>> CompactableDates(store::Lake& lake);
+
 // Areas: bronze/<type>, silver/<table>, quarantine/<table|envelopes>, duplicates/<table>.
 Result<CompactResult> CompactDate(store::Lake& lake, const std::string& date,
                                   const std::function<void(const std::string&)>& progress);

@@ -537,6 +537,12 @@ TEST_F(WriterTest, CompactionMergesFilesWithoutChangingContent) {
     auto slash = dir.find('/');
     EXPECT_EQ(Content(dir.substr(0, slash), dir.substr(slash + 1)), rows) << dir;
   }
+  // Every date the lake holds is found for `ctml lake compact --all`.
+  auto dates = CompactableDates(*lake_);
+  ASSERT_TRUE(dates.ok());
+  std::set<std::string> expected;
+  for (const auto& ev : events) expected.insert(FormatDate(ev.event_time_us));
+  EXPECT_EQ(std::set<std::string>(dates->begin(), dates->end()), expected);
   // The streaming writer still works on compacted partitions (its index reloads).
   Append(Vitals("v-new", "S9", kT0, M("heart_rate", "70", "beats/min")));
   Stream(2);
