@@ -227,9 +227,16 @@ int RunLakeCompact(const GlobalOptions& g, const std::string& date, bool all) {
   return kExitOk;
 }
 
-bool IsDate(const std::string& d) {
-  return d.size() == 10 && d[4] == '-' && d[7] == '-' &&
-         std::all_of(d.begin(), d.end(), [](char c) { return std::isdigit(c) || c == '-'; });
+// The --date check of every Level 2 command: YYYY-MM-DD.
+CLI::Validator DateValidator() {
+  return CLI::Validator(
+      [](const std::string& d) {
+        bool ok =
+            d.size() == 10 && d[4] == '-' && d[7] == '-' &&
+            std::all_of(d.begin(), d.end(), [](char c) { return std::isdigit(c) || c == '-'; });
+        return ok ? std::string() : std::string("expected YYYY-MM-DD");
+      },
+      "YYYY-MM-DD");
 }
 
 }  // namespace
@@ -249,7 +256,7 @@ void RegisterProcessCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
       "silver.<table> (streaming); --batch rebuilds Silver from Bronze");
   sub->add_flag("--batch", args->batch, "Rebuild Silver from Bronze instead of streaming");
   sub->add_option("--date", args->dates, "With --batch: event date YYYY-MM-DD (repeatable)")
-      ->check([](const std::string& d) { return IsDate(d) ? "" : "expected YYYY-MM-DD"; });
+      ->check(DateValidator());
   sub->add_flag("--all", args->all, "With --batch: every date in Bronze");
   sub->add_flag("--force", args->force,
                 "With --batch: rebuild even when bronze-sink and process have not consumed the "
@@ -259,7 +266,7 @@ void RegisterProcessCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
       "Reconcile: input rows = Silver + quarantined + duplicates, per table (exit 1 "
       "when a table does not balance)");
   report->add_option("--date", args->report_date, "Only this event date (YYYY-MM-DD)")
-      ->check([](const std::string& d) { return IsDate(d) ? "" : "expected YYYY-MM-DD"; });
+      ->check(DateValidator());
   report->add_flag("--json", args->report_json, "Machine-readable output");
   report->callback([&g, exit_code, args] { *exit_code = RunProcessReport(g, *args); });
   sub->callback([&g, exit_code, args, report] {
@@ -277,9 +284,7 @@ void RegisterLakeCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
       "compact",
       "Merge the small files of a date's partitions (bronze, silver, quarantine, duplicates) "
       "into one file each, without changing content");
-  compact->add_option("--date", *date, "Event date YYYY-MM-DD")->check([](const std::string& d) {
-    return IsDate(d) ? "" : "expected YYYY-MM-DD";
-  });
+  compact->add_option("--date", *date, "Event date YYYY-MM-DD")->check(DateValidator());
   compact->add_flag("--all", *all, "Every date in the lake (progress on stderr)");
   compact->callback([&g, exit_code, date, all] { *exit_code = RunLakeCompact(g, *date, *all); });
 }

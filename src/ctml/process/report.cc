@@ -22,11 +22,14 @@ std::string DateOf(const std::string& path) {
   return pos == std::string::npos ? "" : path.substr(pos + 6, 10);
 }
 
-std::shared_ptr<arrow::StringArray> StringColumn(const std::shared_ptr<arrow::Table>& t,
-                                                 const std::string& name, int chunk) {
+// Calls fn(value) for every value of string column `name` (none when the column is absent).
+template <typename Fn>
+void ForEachString(const std::shared_ptr<arrow::Table>& t, const std::string& name, Fn fn) {
   auto col = t->GetColumnByName(name);
-  if (!col) return nullptr;
-  return std::static_pointer_cast<arrow::StringArray>(col->chunk(chunk));
+  for (int c = 0; col && c < col->num_chunks(); ++c) {
+    auto a = std::static_pointer_cast<arrow::StringArray>(col->chunk(c));
+    for (int64_t i = 0; i < a->length(); ++i) fn(a->GetString(i));
+  }
 }
 
 // Calls fn(path, table) for every Parquet file under dir (of `date`), reading only `columns`.
@@ -67,50 +70,33 @@ Result<ProcessReport> BuildReport(store::Lake& lake, const std::string& date) {
                                     l.input_rows += t->num_rows();
                                     return Status::OK();
                                   }
-                                  for (int c = 0; c < t->GetColumnByName("payload")->num_chunks();
-                                       ++c) {
-                                    auto payload = StringColumn(t, "payload", c);
-                                    for (int64_t i = 0; i < payload->length(); ++i) {
-                                      ingest::CanonicalEvent ev;
-                                      ev.event_type = s.event_type;
-                                      ev.payload_json = payload->GetString(i);
-                                      l.input_rows += InputRows(ev);
-                                    }
-                                  }
+                                  ForEachString(t, "payload", [&](std::string payload) {
+                                    ingest::CanonicalEvent ev;
+                                    ev.event_type = s.event_type;
+                                    ev.payload_json = std::move(payload);
+                                    l.input_rows += InputRows(ev);
+                                  });
                                   return Status::OK();
                                 }));
     CTML_RETURN_NOT_OK(ForFiles(
         lake, "silver/" + s.name, date, {"subject_key"}, [&](const auto& path, const auto& t) {
           line(path).silver += t->num_rows();
-          auto col = t->GetColumnByName("subject_key");
-          for (int c = 0; col && c < col->num_chunks(); ++c) {
-            auto a = std::static_pointer_cast<arrow::StringArray>(col->chunk(c));
-            for (int64_t i = 0; i < a->length(); ++i) {
-              (s.table == Table::kSubjects ? subjects : subjects_with_events)
-                  .insert(a->GetString(i));
-            }
-          }
+          auto& seen = s.table == Table::kSubjects ? subjects : subjects_with_events;
+          ForEachString(t, "subject_key", [&](std::string k) { seen.insert(std::move(k)); });
           return Status::OK();
         }));
     CTML_RETURN_NOT_OK(ForFiles(
         lake, "quarantine/" + s.name, date, {"reason_code"}, [&](const auto& path, const auto& t) {
           line(path).quarantined += t->num_rows();
-          auto col = t->GetColumnByName("reason_code");
-          for (int c = 0; col && c < col->num_chunks(); ++c) {
-            auto a = std::static_pointer_cast<arrow::StringArray>(col->chunk(c));
-            for (int64_t i = 0; i < a->length(); ++i)
-              r.quarantine_reasons[s.name][a->GetString(i)]++;
-          }
+          ForEachString(t, "reason_code",
+                        [&](const std::string& code) { r.quarantine_reasons[s.name][code]++; });
           return Status::OK();
         }));
     CTML_RETURN_NOT_OK(ForFiles(
         lake, "duplicates/" + s.name, date, {"reason_code"}, [&](const auto& path, const auto& t) {
           line(path).duplicates += t->num_rows();
-          auto col = t->GetColumnByName("reason_code");
-          for (int c = 0; col && c < col->num_chunks(); ++c) {
-            auto a = std::static_pointer_cast<arrow::StringArray>(col->chunk(c));
-            for (int64_t i = 0; i < a->length(); ++i) r.duplicate_reasons[a->GetString(i)]++;
-          }
+          ForEachString(t, "reason_code",
+                        [&](const std::string& code) { r.duplicate_reasons[code]++; });
           return Status::OK();
         }));
     ReportLine total;

@@ -143,6 +143,16 @@ bool ExistingWins(const PartIndex::Entry& e, int64_t received, uint64_t row_hash
 
 using PartKey = std::pair<int, std::string>;  // (table, date)
 
+// ExtractRows, counting the event's input rows (what it emitted) for its table.
+void ExtractCounted(const ingest::CanonicalEvent& ev, const Standards& standards,
+                    const Json* payload, Extracted* ex, SilverWriter::Prepared* p) {
+  size_t rows0 = ex->rows.size(), q0 = ex->quarantined.size();
+  ExtractRows(ev, standards, ex, payload);
+  const TableSchema* s = SchemaForEventType(ev.event_type);
+  p->counts[static_cast<size_t>(s ? s->table : Table::kVitals)].input_rows +=
+      static_cast<int64_t>(ex->rows.size() - rows0 + ex->quarantined.size() - q0);
+}
+
 }  // namespace
 
 std::string RowJson(const SilverRow& row) {
@@ -400,11 +410,7 @@ Result<std::unique_ptr<SilverWriter::Prepared>> SilverWriter::Prepare(
       ++p->malformed;  // bronze-sink quarantines it (quarantine/envelopes/)
       continue;
     }
-    size_t rows0 = ex.rows.size(), q0 = ex.quarantined.size();
-    ExtractRows(*ev, impl_->standards, &ex, &payload);
-    int64_t n = static_cast<int64_t>(ex.rows.size() - rows0 + ex.quarantined.size() - q0);
-    const TableSchema* s = SchemaForEventType(ev->event_type);
-    p->counts[static_cast<size_t>(s ? s->table : Table::kVitals)].input_rows += n;
+    ExtractCounted(*ev, impl_->standards, &payload, &ex, p.get());
   }
   for (auto& r : ex.rows) p->touched.insert({static_cast<int>(r.table), r.date});
   for (auto& q : ex.quarantined) {
@@ -522,13 +528,7 @@ Result<WriteOutcome> SilverWriter::RebuildFromBronze(
     Prepared p;
     p.part = "part-bronze.parquet";
     Extracted ex;
-    for (const auto& it : items) {
-      size_t rows0 = ex.rows.size(), q0 = ex.quarantined.size();
-      ExtractRows(it.ev, impl_->standards, &ex);
-      const TableSchema* s = SchemaForEventType(it.ev.event_type);
-      p.counts[static_cast<size_t>(s ? s->table : Table::kVitals)].input_rows +=
-          static_cast<int64_t>(ex.rows.size() - rows0 + ex.quarantined.size() - q0);
-    }
+    for (const auto& it : items) ExtractCounted(it.ev, impl_->standards, nullptr, &ex, &p);
     p.rows = std::move(ex.rows);
     p.quarantined = std::move(ex.quarantined);
     // Rows whose event date differs from the Bronze partition cannot occur (both use the event
