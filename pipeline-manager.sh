@@ -27,6 +27,14 @@ Views (combinable, shown after the action):
   -v   topology: levels, services, ports, topics
   -d   sample payloads (gateway and /v1/predict curls)
 
+Level 3 utilities (with --level 3; each is `ctml features <tool>`, see its --help):
+  --compare-stores [DATE]            online vs offline store, per feature, every subject
+                                     (exit 1 on any mismatch)
+  --query-offline-features [DATE]    rows of the offline snapshot (default: the latest)
+  --query-online-features PATIENT    the online vector of a patient (raw id, pseudonymized)
+  --monitor-feature-pipeline [DATE]  events in, features written, lag, freshness
+  --inspect-feature-volume [NAME]    files, partitions, sizes, row counts
+
 Options:
   --level N|all        levels 0-4 (default: all)
   --profile NAME       use ctml.NAME.yaml (embedded = ctml.yaml, the default)
@@ -35,6 +43,7 @@ Options:
 Examples:
   ./pipeline-manager.sh --start --level 4
   ./pipeline-manager.sh -s -h --level 4
+  ./pipeline-manager.sh --level 3 --compare-stores
   ./pipeline-manager.sh --stop
 
 Exit codes: 0 ok, 1 a service failed to start or is unhealthy, 2 usage error.

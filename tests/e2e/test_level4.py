@@ -141,7 +141,7 @@ class Level4EndToEnd(unittest.TestCase):
 
     def test_5b_lake_holds_every_layer(self):
         lake = os.path.join(self.var, "lake")
-        for layer in ("bronze/vital_signs", "silver/vitals", "features/offline/vitals",
+        for layer in ("bronze/vital_signs", "silver/vitals", "features/offline/clinical",
                       "models/vitals_risk/1"):
             path = os.path.join(lake, layer)
             self.assertTrue(os.path.isdir(path) and os.listdir(path), "%s is empty" % layer)

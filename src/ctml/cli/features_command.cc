@@ -1,17 +1,20 @@
 // `ctml features`: Level 3 feature materialization.
-//   ctml features                                   streaming service (silver.vitals -> online)
+//   ctml features                                   streaming service (silver.<table> -> online)
 //   ctml features --batch --date 2024-03-01         daily offline snapshot(s)
 //   ctml features --batch --all
-//   ctml features training-set --label spo2_below_90_24h [--strict] [--grid-step 1h]
+//   ctml features training-set --label ae_discontinuation_30d --grid visits|daily|1h
+//                              [--from D] [--to D] [--strict]
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <tuple>
 
 #include "ctml/cli/commands.h"
 #include "ctml/core/log.h"
+#include "ctml/core/time.h"
 #include "ctml/features/materializer.h"
 #include "ctml/features/spec.h"
 #include "ctml/features/training_set.h"
@@ -27,7 +30,8 @@ struct FeaturesArgs {
   std::string date;
   std::string label;
   bool strict = false;
-  std::string grid_step = "1h";
+  std::string grid = "visits";
+  std::string from, to;
   bool no_write = false;
   CLI::App* training_set = nullptr;
 };
@@ -49,6 +53,7 @@ Status RunService(const Config& cfg, const features::FeatureSpec& spec) {
   opts.batch_records =
       static_cast<size_t>(std::max<int64_t>(1, cfg.GetInt("features.batch_records", 5000)));
   opts.poll = std::chrono::milliseconds(std::max<int64_t>(10, cfg.GetInt("features.poll_ms", 500)));
+  opts.group = cfg.GetString("features.group", "features");
 
   std::atomic<bool> ready{false};
   net::ServerOptions so;
@@ -125,17 +130,31 @@ Status RunTrainingSet(const Config& cfg, const features::FeatureSpec& spec, cons
   const std::string label = a.label.empty() ? cfg.GetString("train.label") : a.label;
   if (label.empty()) return Status::Invalid("--label is required", "label");
   features::TrainingSetOptions opts;
-  auto step = features::ParseDuration(a.grid_step);
-  if (!step.ok()) return Status::Invalid("--grid-step: " + step.status().message(), "grid-step");
-  opts.grid_step_us = *step;
+  CTML_RETURN_NOT_OK(features::ParseGrid(a.grid, &opts));
+  for (auto [text, out, name] :
+       {std::tuple{&a.from, &opts.from_us, "from"}, std::tuple{&a.to, &opts.to_us, "to"}}) {
+    if (text->empty()) continue;
+    auto t = ParseIso8601(*text);
+    if (!t.ok()) {
+      return Status::Invalid(std::string("--") + name + ": '" + *text +
+                                 "' is not a date (YYYY-MM-DD) or ISO-8601 time",
+                             name);
+    }
+    // A bare date as --to means its whole day.
+    *out = (text->size() == 10 && std::string(name) == "to") ? *t + kMicrosPerDay - 1 : *t;
+  }
   opts.strict = a.strict;
   opts.write = !a.no_write;
   CTML_ASSIGN_OR_RETURN(auto lake, store::OpenLake(cfg.GetString("lake.uri")));
-  CTML_ASSIGN_OR_RETURN(auto ts, features::BuildTrainingSet(*lake, spec, label, opts));
-  size_t positives = 0;
-  for (float y : ts.y) positives += y > 0.5f ? 1 : 0;
-  std::fprintf(stderr, "features training-set: label=%s rows=%zu positives=%zu features=%zu %s\n",
-               label.c_str(), ts.rows, positives, ts.feature_names.size(),
+  CTML_ASSIGN_OR_RETURN(
+      auto ts, features::BuildTrainingSet(*lake, spec, label, opts, [](const std::string& line) {
+        std::fprintf(stderr, "features training-set: %s\n", line.c_str());
+      }));
+  std::fprintf(stderr,
+               "features training-set: label=%s grid=%s examples=%zu positives=%zu subjects=%zu "
+               "features=%zu (skipped grid points: %zu censored, %zu after the event) %s\n",
+               label.c_str(), a.grid.c_str(), ts.rows, ts.positives, ts.subjects,
+               ts.feature_names.size(), ts.censored, ts.after_terminal,
                ts.dataset_path.empty() ? "(not written)" : ts.dataset_path.c_str());
   std::printf("%s\n", ts.dataset_id.c_str());
   return Status::OK();
@@ -149,16 +168,25 @@ void RegisterFeaturesCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
       "features", "Level 3: materialize point-in-time features (streaming, --batch, training-set)");
   cmd->add_flag("--batch", args->batch, "Write daily offline snapshots instead of streaming");
   cmd->add_option("--date", args->date, "With --batch: the day to snapshot (YYYY-MM-DD)");
-  cmd->add_flag("--all", args->all, "With --batch: every day from the first to the last event");
+  cmd->add_flag("--all", args->all,
+                "With --batch: every day with a Silver row (the days vectors change)");
   CLI::App* ts = cmd->add_subcommand("training-set", "Build a point-in-time training set");
   ts->add_option("--label", args->label, "Label name from the spec (default: train.label)");
   ts->add_flag("--strict", args->strict, "Also require received_at <= as_of for features");
-  ts->add_option("--grid-step", args->grid_step, "Spacing of as_of times per subject (default 1h)");
+  ts->add_option("--grid", args->grid,
+                 "Example times per subject: visits (end of each day with vitals or labs), "
+                 "daily, or a step such as 1h (default visits)");
+  ts->add_option("--from", args->from, "First example time (YYYY-MM-DD or ISO-8601)");
+  ts->add_option("--to", args->to, "Last example time (YYYY-MM-DD: that whole day)");
   ts->add_flag("--no-write", args->no_write, "Compute and print the id without writing");
   args->training_set = ts;
+  RegisterFeatureTools(cmd, g, exit_code);
 
-  cmd->callback([&g, exit_code, args] {
+  cmd->callback([&g, exit_code, args, cmd] {
     const bool training = args->training_set->parsed();
+    for (const CLI::App* sub : cmd->get_subcommands()) {
+      if (sub != args->training_set) return;  // a utility ran its own callback
+    }
     const std::string name = training ? "features training-set" : "features";
     auto cfg = LoadConfig(g, "features");
     if (!cfg.ok()) {

@@ -45,7 +45,7 @@ int RunServe(const GlobalOptions& g) {
   opts.threads = static_cast<int>(cfg->GetInt("serve.threads", 2));
   net::HttpServer server(opts);
   serve::PredictionOptions popts;
-  popts.view = cfg->GetString("serve.view", "vitals");
+  popts.view = cfg->GetString("serve.view", "clinical");
   popts.cache_ttl = std::chrono::seconds(cfg->GetInt("serve.cache_ttl_seconds", 3600));
   serve::PredictionService service(popts, models, **online, **cache, **meta, std::move(*pseudo));
   service.Register(server);

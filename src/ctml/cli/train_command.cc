@@ -1,7 +1,7 @@
 // `ctml train`: Level 4 training. Builds the point-in-time training set, trains XGBoost, registers
 // the version and sets the "production" (or "staging") alias.
 //   ctml train [--model vitals_risk] [--label spo2_below_90_24h] [--seed 42]
-//              [--target-sensitivity 0.8] [--max-rounds 400] [--strict] [--grid-step 1h]
+//              [--target-sensitivity 0.8] [--max-rounds 400] [--strict] [--grid visits|daily|1h]
 #include <CLI/CLI.hpp>
 #include <cmath>
 #include <cstdio>
@@ -23,7 +23,7 @@ struct TrainArgs {
   double target_sensitivity = -1;
   int max_rounds = 0;
   bool strict = false;
-  std::string grid_step;
+  std::string grid;
   std::string actor;
 };
 
@@ -58,8 +58,8 @@ Status RunTrain(const Config& cfg, const features::FeatureSpec& spec, const Trai
   p.eta = cfg.GetDouble("train.eta", p.eta);
   p.nthread = static_cast<int>(cfg.GetInt("train.nthread", p.nthread));
   o.dataset.strict = a.strict || cfg.GetBool("train.strict", false);
-  if (!a.grid_step.empty()) {
-    CTML_ASSIGN_OR_RETURN(o.dataset.grid_step_us, features::ParseDuration(a.grid_step));
+  if (!a.grid.empty()) {
+    CTML_RETURN_NOT_OK(features::ParseGrid(a.grid, &o.dataset));
   }
 
   CTML_ASSIGN_OR_RETURN(auto r, ml::TrainModel(o, *lake, *meta));
@@ -101,7 +101,8 @@ void RegisterTrainCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
                   "Sensitivity the decision threshold aims for on validation (default 0.8)");
   cmd->add_option("--max-rounds", args->max_rounds, "Maximum boosting rounds (default 400)");
   cmd->add_flag("--strict", args->strict, "Features also require received_at <= as_of");
-  cmd->add_option("--grid-step", args->grid_step, "Spacing of as_of times per subject (e.g. 1h)");
+  cmd->add_option("--grid", args->grid,
+                  "Example times per subject: visits, daily or a step such as 1h (default 1h)");
   cmd->add_option("--actor", args->actor, "Who is training, for the audit trail (default cli)");
   cmd->callback([&g, exit_code, args] {
     auto cfg = LoadConfig(g, "train");

@@ -1,75 +1,131 @@
-// The feature engine: one subject's observation history and the point-in-time computation of
-// a FeatureSpec over it. The streaming materializer, the daily batch and training-set generation
-// all call these same functions, so online and offline values agree by construction.
+// The feature engine: one subject's Silver rows, reduced to the series a FeatureSpec reads, and
+// the point-in-time computation of the spec over them. The streaming materializer, the daily
+// batch and training-set generation all call these same functions, so online and offline values
+// agree by construction.
 //
-//   SubjectState state;
-//   state.Add({.event_time_us = t, .received_at_us = r, .test_code = "SPO2", .value = 95,
-//              .event_id = "e1"});                       // false for a duplicate event_id
-//   std::vector<double> x = Compute(spec, state, as_of_us);           // NaN = no data
-//   std::optional<int> y = Label(spec, "spo2_below_90_24h", state, as_of_us);  // nullopt: censored
+//   SubjectState state(spec);
+//   state.Apply(row);                                      // Silver's dedupe rules apply
+//   std::vector<double> x = Compute(spec, state, as_of_us);  // NaN = no data
+//   LabelOutcome y = Label(*spec.FindLabel("severe_ae_14d"), state, as_of_us);
 //
 // Point in time: a feature of window w uses observations with event_time in (as_of - w, as_of]
 // (and received_at <= as_of when strict); a label looks at (as_of, as_of + horizon].
 #pragma once
 
 #include <cstdint>
+#include <iterator>
 #include <limits>
-#include <map>
 #include <optional>
+#include <set>
 #include <string>
-#include <unordered_set>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "ctml/features/spec.h"
 
 namespace ctml::features {
 
+// One column value of a Silver row: its text (what `where` compares) and, for numbers and
+// booleans, its number.
+struct Cell {
+  bool null = true;
+  std::string text;
+  double num = std::numeric_limits<double>::quiet_NaN();
+
+  static Cell Null() { return {}; }
+  static Cell Text(std::string s);
+  static Cell Number(double v);  // text: integral values without a fraction, else %.17g
+  static Cell Bool(bool v);      // text "true"/"false", number 1/0
+};
+
+// One Silver row, reduced to the columns the spec reads from its table.
+struct Row {
+  int table = -1;  // index into spec.tables()
+  std::string subject_key, event_id, dedupe_key;
+  int64_t event_time_us = 0, received_at_us = 0;
+  std::vector<Cell> cells;  // spec.tables()[table].columns order
+};
+
 struct Observation {
   int64_t event_time_us = 0;
   int64_t received_at_us = 0;
-  std::string test_code;
   double value = 0;
-  std::string event_id;
+  int64_t end_us = 0;   // end of the last day covered (dose_total); 0 = ongoing
+  uint64_t row_id = 0;  // hash of the row's event_id: order among equal times, removal
 };
 
-// One subject's history: per test code, observations sorted by (event_time, event_id).
+// One subject's history.
 class SubjectState {
  public:
-  // Adds `obs` unless its event_id was seen before (or it is older than what was evicted);
-  // returns whether it was added.
-  bool Add(Observation obs);
-  // Drops observations with event_time < before_us; later Adds older than that are ignored.
-  void Evict(int64_t before_us);
+  explicit SubjectState(const FeatureSpec& spec) : series_(spec.series().size()) {}
 
-  // The sorted series of `test_code`, nullptr when there is none.
-  const std::vector<Observation>* Series(const std::string& test_code) const;
-  size_t size() const { return ids_.size(); }
-  bool empty() const { return ids_.empty(); }
-  // Over all test codes; 0 when empty.
-  int64_t first_event_time_us() const { return first_event_time_us_; }
-  int64_t last_event_time_us() const { return last_event_time_us_; }
+  // Applies one row as Silver deduplicates: per table, the same event_id or dedupe_key again
+  // keeps the one received last (an exact tie goes to the larger event-id hash). Returns whether
+  // the state changed.
+  bool Apply(const FeatureSpec& spec, const Row& row);
+
+  // The series `s` (spec.series() index), sorted by (event_time, row_id).
+  const std::vector<Observation>& Series(int s) const { return series_[static_cast<size_t>(s)]; }
+  size_t rows() const { return rows_.size(); }
+  bool empty() const { return rows_.empty(); }
+  // Over every kept row; 0 when empty.
+  int64_t first_event_time_us() const { return times_.empty() ? 0 : times_.begin()->first; }
+  int64_t last_event_time_us() const { return times_.empty() ? 0 : times_.rbegin()->first; }
+  // The earliest event time of a row with event_time <= t (and received_at <= t when strict).
+  std::optional<int64_t> FirstEventKnownAt(int64_t t, bool strict) const;
+  // The latest event time of a kept row at or before `t`; nullopt when there is none.
+  std::optional<int64_t> LastEventAtOrBefore(int64_t t) const {
+    auto it = times_.upper_bound({t, std::numeric_limits<int64_t>::max()});
+    if (it == times_.begin()) return std::nullopt;
+    return std::prev(it)->first;
+  }
+  // Distinct UTC days (day starts) with a row of `table`, ascending.
+  std::vector<int64_t> DaysWithRows(int table) const;
+  // The earliest event time of a row of `table`; nullopt when there is none.
+  std::optional<int64_t> FirstEventTime(int table) const;
 
  private:
-  std::map<std::string, std::vector<Observation>> series_;
-  std::unordered_set<std::string> ids_;
-  int64_t first_event_time_us_ = 0;
-  int64_t last_event_time_us_ = 0;
-  int64_t evicted_before_us_ = std::numeric_limits<int64_t>::min();
+  struct Kept {
+    int table = -1;
+    int64_t event_time_us = 0, received_at_us = 0;
+    uint64_t row_id = 0;
+    std::string dedupe_key;
+    std::vector<int> series;
+  };
+  void Remove(const std::string& row_key);
+
+  std::vector<std::vector<Observation>> series_;
+  std::unordered_map<std::string, Kept> rows_;         // "<table>/<event_id>" -> row
+  std::unordered_map<std::string, std::string> keys_;  // "<table>/<dedupe_key>" -> row key
+  std::multiset<std::pair<int64_t, int64_t>> times_;   // (event_time, received_at) of kept rows
+  std::unordered_map<int, std::multiset<int64_t>> table_times_;  // event times per table
 };
 
 // One aggregate over the observations of a window (sorted by event_time).
-// NaN when there are too few: last/mean/min/max need 1, std/slope/delta need 2; count never NaN.
-double Aggregate(Agg agg, const std::vector<const Observation*>& window);
+// NaN when there are too few: count is 0 for an empty window; std/slope/delta need 2.
+double Aggregate(Agg agg, const std::vector<const Observation*>& window, int64_t as_of_us,
+                 double baseline_value);
+
+// The subject's baseline time as of `as_of_us`: its first baseline-series occurrence (first
+// dose) at or before as_of, else its first event; nullopt when neither is at or before as_of.
+// Strict: only rows received at or before as_of count.
+std::optional<int64_t> BaselineTime(const FeatureSpec& spec, const SubjectState& state,
+                                    int64_t as_of_us, bool strict = false);
 
 // The feature vector of `spec` (in spec.names() order) as of `as_of_us`.
 std::vector<double> Compute(const FeatureSpec& spec, const SubjectState& state, int64_t as_of_us,
                             bool strict = false);
 
-// The label `label_name` at `as_of_us`: 1 when a value of its test code with event_time in
-// (as_of, as_of + horizon] satisfies the comparison, else 0; nullopt when the subject's data
-// ends before as_of + horizon (censored) or the label is unknown.
-std::optional<int> Label(const FeatureSpec& spec, const std::string& label_name,
-                         const SubjectState& state, int64_t as_of_us);
-std::optional<int> Label(const LabelDef& label, const SubjectState& state, int64_t as_of_us);
+enum class LabelOutcome {
+  kNegative,
+  kPositive,
+  kCensored,      // no occurrence, and the subject's data ends before as_of + horizon
+  kAfterTerminal  // a terminal label's event already happened at or before as_of
+};
+
+// Positive when the label's series has an occurrence (satisfying its threshold, if any) with
+// event_time in (as_of, as_of + horizon].
+LabelOutcome Label(const LabelDef& label, const SubjectState& state, int64_t as_of_us);
 
 }  // namespace ctml::features

@@ -1,6 +1,7 @@
 #include <arrow/api.h>
 
 #include <cmath>
+#include <functional>
 #include <optional>
 
 #include "ctml/features/lake_io_internal.h"
@@ -143,29 +144,76 @@ Result<std::vector<std::optional<double>>> Doubles(const arrow::Table& t, const 
 
 }  // namespace
 
-Status AddTable(const arrow::Table& table, SubjectStates* states, ReadStats* stats) {
+namespace {
+
+// A column of any type the Silver tables use, as Cells; all null when the file lacks it.
+Result<std::vector<Cell>> Cells(const arrow::Table& t, const std::string& name) {
+  std::vector<Cell> out;
+  auto col = t.GetColumnByName(name);
+  if (!col) {
+    out.resize(static_cast<size_t>(t.num_rows()));
+    return out;
+  }
+  const arrow::DataType& type = *col->type();
+  if (type.id() == arrow::Type::BOOL) {
+    out.reserve(static_cast<size_t>(col->length()));
+    for (const auto& chunk : col->chunks()) {
+      const auto& arr = static_cast<const arrow::BooleanArray&>(*chunk);
+      for (int64_t i = 0; i < arr.length(); ++i) {
+        out.push_back(arr.IsNull(i) ? Cell::Null() : Cell::Bool(arr.Value(i)));
+      }
+    }
+    return out;
+  }
+  if (arrow::is_numeric(type.id())) {
+    CTML_ASSIGN_OR_RETURN(auto nums, Doubles(t, name));
+    out.reserve(nums.size());
+    for (const auto& v : nums) out.push_back(v ? Cell::Number(*v) : Cell::Null());
+    return out;
+  }
+  CTML_ASSIGN_OR_RETURN(auto strs, Strings(t, name));
+  out.reserve(strs.size());
+  for (auto& v : strs) out.push_back(v ? Cell::Text(std::move(*v)) : Cell::Null());
+  return out;
+}
+
+}  // namespace
+
+Status AddTable(const FeatureSpec& spec, int table_index, const arrow::Table& table,
+                SubjectStates* states, ReadStats* stats) {
   CTML_ASSIGN_OR_RETURN(auto event_id, Strings(table, "event_id"));
   CTML_ASSIGN_OR_RETURN(auto subject, Strings(table, "subject_key"));
-  CTML_ASSIGN_OR_RETURN(auto test_code, Strings(table, "test_code"));
-  CTML_ASSIGN_OR_RETURN(auto value, Doubles(table, "value"));
   CTML_ASSIGN_OR_RETURN(auto event_time, Micros(table, "event_time"));
   CTML_ASSIGN_OR_RETURN(auto received_at, Micros(table, "received_at"));
+  std::vector<std::optional<std::string>> dedupe_key(event_id.size());
+  if (table.GetColumnByName("dedupe_key")) {
+    CTML_ASSIGN_OR_RETURN(dedupe_key, Strings(table, "dedupe_key"));
+  }
+  const TableDef& def = spec.tables()[static_cast<size_t>(table_index)];
+  std::vector<std::vector<Cell>> cols;
+  for (const auto& c : def.columns) {
+    CTML_ASSIGN_OR_RETURN(auto cells, Cells(table, c));
+    cols.push_back(std::move(cells));
+  }
   const size_t n = static_cast<size_t>(table.num_rows());
   for (size_t i = 0; i < n; ++i) {
     if (stats) ++stats->rows;
-    if (!event_id[i] || !subject[i] || !test_code[i] || !value[i] || !event_time[i] ||
-        std::isnan(*value[i])) {
+    if (!event_id[i] || !subject[i] || !event_time[i]) {
       if (stats) ++stats->skipped;
       continue;
     }
-    Observation o;
-    o.event_id = std::move(*event_id[i]);
-    o.test_code = std::move(*test_code[i]);
-    o.value = *value[i];
-    o.event_time_us = *event_time[i];
-    o.received_at_us = received_at[i].value_or(*event_time[i]);
-    if ((*states)[*subject[i]].Add(std::move(o))) {
-      if (stats) ++stats->added;
+    Row row;
+    row.table = table_index;
+    row.subject_key = std::move(*subject[i]);
+    row.event_id = std::move(*event_id[i]);
+    row.dedupe_key = dedupe_key[i].value_or("");
+    row.event_time_us = *event_time[i];
+    row.received_at_us = received_at[i].value_or(*event_time[i]);
+    row.cells.reserve(cols.size());
+    for (auto& c : cols) row.cells.push_back(std::move(c[i]));
+    auto [it, fresh] = states->try_emplace(row.subject_key, spec);
+    if (it->second.Apply(spec, row)) {
+      if (stats) ++stats->applied;
     } else if (stats) {
       ++stats->duplicates;
     }
@@ -173,20 +221,51 @@ Status AddTable(const arrow::Table& table, SubjectStates* states, ReadStats* sta
   return Status::OK();
 }
 
-Result<SubjectStates> ReadSubjects(store::Lake& lake, const std::string& dir, ReadStats* stats) {
+Result<std::vector<store::LakeFile>> SilverFiles(store::Lake& lake, const FeatureSpec& spec) {
+  std::vector<store::LakeFile> out;
+  for (const auto& t : spec.tables()) {
+    auto files = lake.List("silver/" + t.name);
+    if (!files.ok()) {
+      if (files.status().code() == StatusCode::kNotFound) continue;
+      return files.status();
+    }
+    for (auto& f : *files) {
+      if (f.path.size() >= 8 && f.path.compare(f.path.size() - 8, 8, ".parquet") == 0) {
+        out.push_back(std::move(f));
+      }
+    }
+  }
+  return out;
+}
+
+Result<SubjectStates> ReadSubjects(store::Lake& lake, const FeatureSpec& spec, ReadStats* stats,
+                                   const std::function<void(const std::string&)>& progress) {
   SubjectStates states;
-  CTML_ASSIGN_OR_RETURN(auto files, lake.List(dir));
-  bool any = false;
-  for (const auto& f : files) {
-    if (f.path.size() >= 8 && f.path.compare(f.path.size() - 8, 8, ".parquet") == 0) any = true;
+  for (size_t t = 0; t < spec.tables().size(); ++t) {
+    const TableDef& def = spec.tables()[t];
+    const std::string dir = "silver/" + def.name;
+    auto files = lake.List(dir);
+    if (!files.ok()) {
+      if (files.status().code() == StatusCode::kNotFound) continue;
+      return files.status().WithContext("listing " + dir);
+    }
+    std::vector<std::string> columns = {"event_id", "subject_key", "dedupe_key", "event_time",
+                                        "received_at"};
+    columns.insert(columns.end(), def.columns.begin(), def.columns.end());
+    const size_t before = stats ? stats->rows : 0;
+    size_t n = 0;
+    for (const auto& f : *files) {
+      if (f.path.size() < 8 || f.path.compare(f.path.size() - 8, 8, ".parquet") != 0) continue;
+      CTML_ASSIGN_OR_RETURN(auto table, lake.ReadParquetColumns(f.path, columns));
+      CTML_RETURN_NOT_OK(AddTable(spec, static_cast<int>(t), *table, &states, stats)
+                             .WithContext("reading " + f.path));
+      ++n;
+    }
+    if (progress && stats) {
+      progress("read " + std::to_string(stats->rows - before) + " rows of " + dir + " (" +
+               std::to_string(n) + " files)");
+    }
   }
-  if (!any) return states;
-  auto table = lake.ReadDataset(dir);
-  if (!table.ok()) {
-    if (table.status().code() == StatusCode::kNotFound) return states;
-    return table.status().WithContext("reading " + dir);
-  }
-  CTML_RETURN_NOT_OK(AddTable(**table, &states, stats).WithContext("reading " + dir));
   return states;
 }
 
@@ -248,6 +327,39 @@ Result<std::shared_ptr<arrow::Table>> MakeFeatureTable(const std::vector<std::st
     arrays.push_back(arr);
   }
   return arrow::Table::Make(arrow::schema(fields), arrays, static_cast<int64_t>(rows));
+}
+
+Result<FeatureColumns> ReadFeatureColumns(const arrow::Table& table) {
+  FeatureColumns out;
+  CTML_ASSIGN_OR_RETURN(auto keys, Strings(table, "subject_key"));
+  CTML_ASSIGN_OR_RETURN(auto as_of, Micros(table, "as_of"));
+  const size_t rows = keys.size();
+  out.spec_hashes.assign(rows, "");
+  if (table.GetColumnByName("spec_hash")) {
+    CTML_ASSIGN_OR_RETURN(auto hashes, Strings(table, "spec_hash"));
+    for (size_t i = 0; i < rows; ++i) out.spec_hashes[i] = hashes[i].value_or("");
+  }
+  for (size_t i = 0; i < rows; ++i) {
+    out.subject_keys.push_back(keys[i].value_or(""));
+    out.as_of_us.push_back(as_of[i].value_or(0));
+  }
+  std::vector<std::vector<std::optional<double>>> cols;
+  for (const auto& f : table.schema()->fields()) {
+    const std::string& n = f->name();
+    if (n == "subject_key" || n == "as_of" || n == "spec_hash" || n == "label" || n == "date") {
+      continue;
+    }
+    out.names.push_back(n);
+    CTML_ASSIGN_OR_RETURN(auto c, Doubles(table, n));
+    cols.push_back(std::move(c));
+  }
+  out.values.resize(rows * out.names.size());
+  for (size_t j = 0; j < cols.size(); ++j) {
+    for (size_t i = 0; i < rows; ++i) {
+      out.values[i * cols.size() + j] = cols[j][i].value_or(std::nan(""));
+    }
+  }
+  return out;
 }
 
 }  // namespace ctml::features

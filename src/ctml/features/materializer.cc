@@ -37,37 +37,47 @@ FeatureMetrics& M() {
   return m;
 }
 
-Result<std::pair<std::string, Observation>> ParseRecord(const store::LogRecord& rec) {
-  CTML_ASSIGN_OR_RETURN(Json doc, ParseJson(rec.value, 8));
+Cell JsonCell(const Json& v) {
+  if (v.is_string()) return Cell::Text(v.get<std::string>());
+  if (v.is_boolean()) return Cell::Bool(v.get<bool>());
+  if (v.is_number()) return Cell::Number(v.get<double>());
+  return Cell::Null();
+}
+
+}  // namespace
+
+Result<Row> RowFromJson(const FeatureSpec& spec, int table_index, const std::string& json) {
+  CTML_ASSIGN_OR_RETURN(Json doc, ParseJson(json, 8));
   if (!doc.is_object()) return Status::Invalid("record is not a JSON object");
-  auto str = [&](const char* k) -> Result<std::string> {
+  auto str = [&](const char* k, bool required) -> Result<std::string> {
     auto it = doc.find(k);
     if (it == doc.end() || !it->is_string() || it->get<std::string>().empty()) {
+      if (!required) return std::string();
       return Status::Invalid(std::string("missing or non-string '") + k + "'", k);
     }
     return it->get<std::string>();
   };
-  auto num = [&](const char* k) -> Result<Json> {
-    auto it = doc.find(k);
-    if (it == doc.end() || !it->is_number()) {
-      return Status::Invalid(std::string("missing or non-numeric '") + k + "'", k);
-    }
-    return *it;
-  };
-  Observation o;
-  CTML_ASSIGN_OR_RETURN(o.event_id, str("event_id"));
-  CTML_ASSIGN_OR_RETURN(std::string subject, str("subject_key"));
-  CTML_ASSIGN_OR_RETURN(o.test_code, str("test_code"));
-  CTML_ASSIGN_OR_RETURN(Json t, num("event_time_us"));
-  CTML_ASSIGN_OR_RETURN(Json v, num("value"));
-  o.event_time_us = t.get<int64_t>();
-  o.value = v.get<double>();
+  Row row;
+  row.table = table_index;
+  CTML_ASSIGN_OR_RETURN(row.event_id, str("event_id", true));
+  CTML_ASSIGN_OR_RETURN(row.subject_key, str("subject_key", true));
+  CTML_ASSIGN_OR_RETURN(row.dedupe_key, str("dedupe_key", false));
+  auto t = doc.find("event_time_us");
+  if (t == doc.end() || !t->is_number_integer()) {
+    return Status::Invalid("missing or non-integer 'event_time_us'", "event_time_us");
+  }
+  row.event_time_us = t->get<int64_t>();
   auto r = doc.find("received_at_us");
-  o.received_at_us = (r != doc.end() && r->is_number()) ? r->get<int64_t>() : o.event_time_us;
-  return std::make_pair(std::move(subject), std::move(o));
+  row.received_at_us =
+      (r != doc.end() && r->is_number_integer()) ? r->get<int64_t>() : row.event_time_us;
+  const TableDef& def = spec.tables()[static_cast<size_t>(table_index)];
+  row.cells.reserve(def.columns.size());
+  for (const auto& c : def.columns) {
+    auto it = doc.find(c);
+    row.cells.push_back(it == doc.end() ? Cell::Null() : JsonCell(*it));
+  }
+  return row;
 }
-
-}  // namespace
 
 struct Materializer::Impl {
   const FeatureSpec& spec;
@@ -89,9 +99,6 @@ struct Materializer::Impl {
     for (size_t i = 0; i < x.size(); ++i) v.values.emplace_back(spec.names()[i], x[i]);
     return v;
   }
-
-  // Drops what no window can reach any more (windows end at the latest event_time).
-  void Trim(SubjectState& st) const { st.Evict(st.last_event_time_us() - spec.max_window_us()); }
 
   Status PutVectors(const std::vector<store::FeatureVector>& vectors) {
     for (size_t i = 0; i < vectors.size(); i += kPutChunk) {
@@ -118,7 +125,7 @@ Materializer::~Materializer() = default;
 
 Status Materializer::Rebuild(store::Lake& lake) {
   ReadStats rs;
-  CTML_ASSIGN_OR_RETURN(SubjectStates states, ReadSubjects(lake, impl_->spec.source(), &rs));
+  CTML_ASSIGN_OR_RETURN(SubjectStates states, ReadSubjects(lake, impl_->spec, &rs));
   std::vector<store::FeatureVector> vectors;
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
@@ -128,7 +135,6 @@ Status Materializer::Rebuild(store::Lake& lake) {
       if (st.empty()) continue;
       impl_->NoteEventTime(st.last_event_time_us());
       vectors.push_back(impl_->Vector(key, st));
-      impl_->Trim(st);
     }
     impl_->stats.subjects = impl_->states.size();
     M().subjects.Set(static_cast<double>(impl_->states.size()));
@@ -140,7 +146,7 @@ Status Materializer::Rebuild(store::Lake& lake) {
   }
   M().vectors.Inc(static_cast<double>(vectors.size()));
   log::Info("features", "state rebuilt from silver",
-            {{"source", impl_->spec.source()},
+            {{"tables", std::to_string(impl_->spec.tables().size())},
              {"rows", std::to_string(rs.rows)},
              {"subjects", std::to_string(vectors.size())},
              {"duplicates", std::to_string(rs.duplicates)},
@@ -155,7 +161,12 @@ Status Materializer::Apply(const std::vector<store::LogRecord>& records) {
     std::lock_guard<std::mutex> lock(impl_->mu);
     std::set<std::string> touched;
     for (const auto& rec : records) {
-      auto parsed = ParseRecord(rec);
+      const int table =
+          rec.topic.rfind("silver.", 0) == 0 ? impl_->spec.TableIndex(rec.topic.substr(7)) : -1;
+      Result<Row> parsed =
+          table < 0
+              ? Result<Row>(Status::Invalid("topic " + rec.topic + " is not read by the spec"))
+              : RowFromJson(impl_->spec, table, rec.value);
       if (!parsed.ok()) {
         ++invalid;
         log::Warn("features", "skipping unparsable record",
@@ -165,18 +176,17 @@ Status Materializer::Apply(const std::vector<store::LogRecord>& records) {
                    {"reason", parsed.status().message()}});
         continue;
       }
-      auto& [subject, obs] = *parsed;
-      const int64_t t = obs.event_time_us;
-      if (!impl_->states[subject].Add(std::move(obs))) ++dups;
-      impl_->NoteEventTime(t);
+      const Row& row = *parsed;
+      auto [it, fresh] = impl_->states.try_emplace(row.subject_key, impl_->spec);
+      if (!it->second.Apply(impl_->spec, row)) ++dups;
+      impl_->NoteEventTime(row.event_time_us);
       // Touched even when a duplicate: a replay after a failed Put must rewrite the vector.
-      touched.insert(subject);
+      touched.insert(row.subject_key);
     }
     vectors.reserve(touched.size());
     for (const auto& key : touched) {
-      auto& st = impl_->states[key];
+      const auto& st = impl_->states.at(key);
       if (st.empty()) continue;
-      impl_->Trim(st);
       vectors.push_back(impl_->Vector(key, st));
     }
     impl_->stats.events += records.size();
@@ -200,8 +210,14 @@ Status Materializer::Apply(const std::vector<store::LogRecord>& records) {
 
 Status Materializer::Run(store::EventLog& log, const MaterializerOptions& opts,
                          const std::atomic<bool>& stop) {
-  CTML_ASSIGN_OR_RETURN(auto consumer, log.Subscribe(opts.group, {opts.topic}));
-  log::Info("features", "consuming", {{"topic", opts.topic}, {"group", opts.group}});
+  std::vector<std::string> topics;
+  std::string names;
+  for (const auto& t : impl_->spec.tables()) {
+    topics.push_back("silver." + t.name);
+    names += (names.empty() ? "" : ",") + topics.back();
+  }
+  CTML_ASSIGN_OR_RETURN(auto consumer, log.Subscribe(opts.group, topics));
+  log::Info("features", "consuming", {{"topics", names}, {"group", opts.group}});
   auto backoff = [&] {
     // Sleep in small steps so that a stop request is honoured quickly.
     for (auto waited = std::chrono::milliseconds(0); waited < opts.poll && !stop.load();
@@ -254,37 +270,52 @@ Result<SnapshotReport> WriteDailySnapshots(
     }
     days.push_back(DayStart(*t));
   }
+  std::sort(days.begin(), days.end());
+  days.erase(std::unique(days.begin(), days.end()), days.end());
   ReadStats rs;
-  CTML_ASSIGN_OR_RETURN(SubjectStates states, ReadSubjects(lake, spec.source(), &rs));
-  if (progress) {
-    progress("read " + std::to_string(rs.rows) + " rows of " + spec.source() + " (" +
-             std::to_string(states.size()) + " subjects)");
-  }
+  CTML_ASSIGN_OR_RETURN(SubjectStates states, ReadSubjects(lake, spec, &rs, progress));
+  if (progress) progress(std::to_string(states.size()) + " subjects");
   if (dates.empty()) {
-    int64_t first = 0, last = 0;
-    bool any = false;
+    // Every day with a Silver row: the only days on which a vector changes (a snapshot of any
+    // other day equals the one of the latest such day before it).
+    std::set<int64_t> all;
     for (const auto& [key, st] : states) {
-      if (st.empty()) continue;
-      first = any ? std::min(first, st.first_event_time_us()) : st.first_event_time_us();
-      last = any ? std::max(last, st.last_event_time_us()) : st.last_event_time_us();
-      any = true;
+      for (size_t t = 0; t < spec.tables().size(); ++t) {
+        for (int64_t d : st.DaysWithRows(static_cast<int>(t))) all.insert(d);
+      }
     }
-    if (!any) return Status::NotFound("no Silver data under " + spec.source());
-    for (int64_t d = DayStart(first); d <= DayStart(last); d += kMicrosPerDay) days.push_back(d);
+    if (all.empty()) {
+      return Status::NotFound("no Silver rows for the spec's tables in " + lake.uri());
+    }
+    days.assign(all.begin(), all.end());
   }
 
+  // A subject's row of day D is its online vector at the end of D: as of its latest event at or
+  // before D 23:59:59.999999 (so the last day's snapshot equals the online store). Between two
+  // of its events the vector does not change, so it is computed once per new as_of.
+  struct Cached {
+    int64_t as_of = -1;
+    std::vector<double> x;
+  };
+  std::map<std::string, Cached> cache;
   SnapshotReport report;
+  size_t done = 0;
   for (int64_t day : days) {
-    const int64_t as_of = day + kMicrosPerDay - 1;
+    const int64_t end = day + kMicrosPerDay - 1;
     std::vector<std::string> keys;
     std::vector<int64_t> as_ofs;
     std::vector<double> values;
     for (const auto& [key, st] : states) {
-      if (st.empty() || st.first_event_time_us() > as_of) continue;
-      std::vector<double> x = Compute(spec, st, as_of);
+      const std::optional<int64_t> as_of = st.LastEventAtOrBefore(end);
+      if (!as_of) continue;
+      Cached& c = cache[key];
+      if (c.as_of != *as_of) {
+        c.as_of = *as_of;
+        c.x = Compute(spec, st, *as_of);
+      }
       keys.push_back(key);
-      as_ofs.push_back(as_of);
-      values.insert(values.end(), x.begin(), x.end());
+      as_ofs.push_back(*as_of);
+      values.insert(values.end(), c.x.begin(), c.x.end());
     }
     CTML_ASSIGN_OR_RETURN(auto table, MakeFeatureTable(spec.names(), keys, as_ofs, spec.spec_hash(),
                                                        nullptr, values));
@@ -295,8 +326,10 @@ Result<SnapshotReport> WriteDailySnapshots(
     report.dates.push_back(date);
     report.paths.push_back(path);
     report.rows += keys.size();
-    if (progress) {
-      progress("date=" + date + ": " + std::to_string(keys.size()) + " subjects -> " + path);
+    ++done;
+    if (progress && (days.size() <= 31 || done % 100 == 0 || done == days.size())) {
+      progress("[" + std::to_string(done) + "/" + std::to_string(days.size()) + "] date=" + date +
+               ": " + std::to_string(keys.size()) + " subjects -> " + path);
     }
   }
   return report;

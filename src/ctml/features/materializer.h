@@ -1,5 +1,5 @@
-// Feature materialization: the streaming service (Silver events -> online store) and the daily
-// batch (Silver -> features/offline/<view>/date=D/part-0.parquet). Both use the engine.
+// Feature materialization: the streaming service (silver.<table> topics -> online store) and the
+// daily batch (Silver -> features/offline/<view>/date=D/part-0.parquet). Both use the engine.
 //
 //   Materializer m(spec, *online);
 //   CTML_RETURN_NOT_OK(m.Rebuild(*lake));                 // state from Silver, vectors written
@@ -26,14 +26,14 @@
 namespace ctml::features {
 
 struct MaterializerOptions {
-  std::string topic = "silver.vitals";
+  // Topics: silver.<table> of every table the spec reads.
   std::string group = "features";
   size_t batch_records = 5000;
   std::chrono::milliseconds poll{500};
 };
 
 struct MaterializerStats {
-  uint64_t events = 0;           // records consumed from the topic
+  uint64_t events = 0;           // records consumed from the topics
   uint64_t duplicates = 0;       // records whose event_id was already in the state
   uint64_t invalid = 0;          // records that could not be parsed (skipped)
   uint64_t vectors_written = 0;  // vectors Put to the online store
@@ -73,10 +73,11 @@ struct SnapshotReport {
   size_t rows = 0;
 };
 
-// Writes, for each date D in `dates` (YYYY-MM-DD; empty = every date from the first to the last
-// event in Silver), features/offline/<view>/date=D/part-0.parquet with one row per subject that
-// has events on or before D, as of D 23:59:59.999999Z. `progress` (may be null) gets one line
-// per date.
+// Writes, for each date D in `dates` (YYYY-MM-DD; empty = every date with a Silver row of the
+// spec's tables, the days on which a vector can change),
+// features/offline/<view>/date=D/part-0.parquet with one row per subject that has events on or
+// before D: its vector as of its latest event at or before D 23:59:59.999999Z, which is what the
+// online store held at the end of D. `progress` (may be null) gets lines.
 Result<SnapshotReport> WriteDailySnapshots(store::Lake& lake, const FeatureSpec& spec,
                                            const std::vector<std::string>& dates,
                                            const std::function<void(const std::string&)>& progress);

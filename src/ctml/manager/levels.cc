@@ -24,7 +24,7 @@ const std::vector<ServiceRow>& ServiceTable() {
     {1, RowKind::kService, "mllp",         "mllp",        "mllp",        false, "HL7 v2 ORU^R01 over MLLP",   "lab-results + clinical-alerts",              "HL7 v2 listener (MLLP on mllp.port)",    "GET /stats"},
     {2, RowKind::kService, "bronze-sink",  "bronze-sink", "bronze_sink", false, "7 raw topics",               "lake bronze/ (every event type)",             "bronze sink (raw envelopes to Parquet)", ""},
     {2, RowKind::kService, "process",      "process",     "process",     false, "7 raw topics",               "lake silver/ + silver.<table>",              "standardize, dedupe, quarantine",        ""},
-    {3, RowKind::kService, "features",     "features",    "features",    false, "silver.vitals",              "online store + lake features/",              "feature materializer",                   ""},
+    {3, RowKind::kService, "features",     "features",    "features",    false, "7 silver.<table> topics",    "online store + lake features/",              "feature materializer",                   ""},
     {4, RowKind::kService, "serve",        "serve",       "serve",       true,  "online store, lake models/", "HTTP /v1/predict",                           "model serving",                          "POST /v1/predict;GET /ready;POST /model/reload"},
     {4, RowKind::kJob,     "generate",     "generate",    "demo",        false, "demo.* config",              "gateway (HTTP)",                             "demo data generator (one-shot)",         ""},
     {4, RowKind::kJob,     "train",        "train",       "train",       false, "lake silver/ (PIT join)",    "lake models/ + registry",                     "model training (one-shot)",              ""},
@@ -41,14 +41,27 @@ const std::vector<std::string>& LakeFolders() {
 
 const std::vector<DrainCheck>& DrainChecks() {
   static const std::vector<DrainCheck> kChecks = {
-      {"bronze-sink", "patient-vitals"}, {"bronze-sink", "lab-results"},
-      {"bronze-sink", "adverse-events"}, {"bronze-sink", "medications"},
-      {"bronze-sink", "demographics"},   {"bronze-sink", "exposure"},
-      {"bronze-sink", "disposition"},    {"process", "patient-vitals"},
-      {"process", "lab-results"},        {"process", "adverse-events"},
-      {"process", "medications"},        {"process", "demographics"},
-      {"process", "exposure"},           {"process", "disposition"},
+      {"bronze-sink", "patient-vitals"},
+      {"bronze-sink", "lab-results"},
+      {"bronze-sink", "adverse-events"},
+      {"bronze-sink", "medications"},
+      {"bronze-sink", "demographics"},
+      {"bronze-sink", "exposure"},
+      {"bronze-sink", "disposition"},
+      {"process", "patient-vitals"},
+      {"process", "lab-results"},
+      {"process", "adverse-events"},
+      {"process", "medications"},
+      {"process", "demographics"},
+      {"process", "exposure"},
+      {"process", "disposition"},
+      {"features", "silver.subjects"},
       {"features", "silver.vitals"},
+      {"features", "silver.labs"},
+      {"features", "silver.adverse_events"},
+      {"features", "silver.medications"},
+      {"features", "silver.exposure"},
+      {"features", "silver.disposition"},
   };
   return kChecks;
 }

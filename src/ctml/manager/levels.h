@@ -47,11 +47,11 @@ struct DrainCheck {
 // The topic the demo generator fills (through the gateway).
 inline constexpr std::string_view kDemoTopic = "patient-vitals";
 // The online-store view counted by the summary.
-inline constexpr std::string_view kOnlineView = "vitals";
+inline constexpr std::string_view kOnlineView = "clinical";
 // Top-level lake folders counted by the summary.
 const std::vector<std::string>& LakeFolders();
-// Groups/topics checked after loading demo data (bronze-sink and process on patient-vitals,
-// features on silver.vitals).
+// Groups/topics checked after loading demo data (bronze-sink and process on the 7 raw topics,
+// features on the 7 silver.<table> topics).
 const std::vector<DrainCheck>& DrainChecks();
 
 // Every row, ordered by level then start order.

@@ -138,6 +138,24 @@ int Manager::Run() {
   if (options_.logs) Logs(level, options_.log_lines);
   if (options_.urls) Urls(level);
   if (options_.demo) Demo();
+  for (const auto& args : options_.feature_tools) {
+    std::vector<std::string> argv = {env_.self_exe};
+    if (!env_.config_path.empty()) {
+      argv.push_back("--config");
+      argv.push_back(env_.config_path);
+    }
+    argv.push_back("features");
+    argv.insert(argv.end(), args.begin(), args.end());
+    out() << std::flush;
+    auto job = RunJob(argv);
+    if (!job.ok()) {
+      out() << "manager: ctml features " << args.front() << ": " << job.status().message()
+            << std::endl;
+      rc = 1;
+    } else if (*job != 0) {
+      rc = 1;
+    }
+  }
   return rc;
 }
 

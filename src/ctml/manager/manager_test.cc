@@ -169,7 +169,10 @@ TEST(LevelsTest, DrainChecksCoverTheStreamingConsumers) {
       EXPECT_THAT(pairs, Contains(group + "@" + topic));
     }
   }
-  EXPECT_EQ(pairs.back(), "features@silver.vitals");
+  for (const std::string table :
+       {"subjects", "vitals", "labs", "adverse_events", "medications", "exposure", "disposition"}) {
+    EXPECT_THAT(pairs, Contains("features@silver." + table));
+  }
   for (const auto& c : DrainChecks()) EXPECT_NE(FindRow(c.group), nullptr) << c.group;
 }
 
@@ -240,6 +243,28 @@ TEST(OptionsTest, RejectsBadCombinations) {
   EXPECT_EQ(Parse("-l -n 0").status().field(), "-n");
   EXPECT_THROW(Parse("--bogus"), CLI::ParseError);
   EXPECT_THROW(Parse("--level"), CLI::ParseError);
+}
+
+TEST(OptionsTest, Level3UtilitiesBecomeFeaturesCommands) {
+  using Args = std::vector<std::string>;
+  auto o = Parse("--level 3 --compare-stores");
+  ASSERT_TRUE(o.ok()) << o.status().ToString();
+  EXPECT_FALSE(o->Empty());
+  EXPECT_THAT(o->feature_tools, ElementsAre(Args{"compare-stores"}));
+  o = Parse("--level 3 --compare-stores 2014-01-02 --query-online-features 01-701-1015");
+  ASSERT_TRUE(o.ok());
+  EXPECT_THAT(o->feature_tools, ElementsAre(Args{"compare-stores", "--date", "2014-01-02"},
+                                            Args{"query-online", "01-701-1015"}));
+  o = Parse(
+      "--query-offline-features 2014-01-02 --monitor-feature-pipeline "
+      "--inspect-feature-volume clinical -s");
+  ASSERT_TRUE(o.ok());
+  EXPECT_TRUE(o->summary);
+  EXPECT_THAT(o->feature_tools, ElementsAre(Args{"query-offline", "--date", "2014-01-02"},
+                                            Args{"monitor"}, Args{"volume", "clinical"}));
+  // The patient id is required.
+  EXPECT_THROW(Parse("--query-online-features"), CLI::ParseError);
+  EXPECT_TRUE(Parse("-s")->feature_tools.empty());
 }
 
 TEST(OptionsTest, RestartRebuildAndClean) {
@@ -518,7 +543,7 @@ TEST(ManagerTest, UrlsTopologyAndDemoUseConfiguredPorts) {
   EXPECT_THAT(text, HasSubstr("http://127.0.0.1:2/metrics"));
   EXPECT_THAT(text, HasSubstr("http://127.0.0.1:5/v1/predict"));
   EXPECT_THAT(text, HasSubstr("Level 3  features"));
-  EXPECT_THAT(text, HasSubstr("silver.vitals"));
+  EXPECT_THAT(text, HasSubstr("silver.<table>"));
   EXPECT_THAT(text, HasSubstr("\"patient_id\":\"PT-11-0\""));
   std::ostringstream urls_only;
   Manager m2(cfg, ManagerOptions{}, TestEnv(&urls_only));

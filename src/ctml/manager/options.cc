@@ -56,6 +56,31 @@ void AddManagerFlags(CLI::App* app, ManagerFlags* f) {
       ->group(views);
   app->add_flag("-d,--demo", f->demo, "Sample payloads: gateway and /v1/predict curls")
       ->group(views);
+  auto* tools = "Level 3 utilities (ctml features ...; use with --level 3)";
+  app->add_option("--compare-stores", f->compare_stores,
+                  "Online vs offline, per feature, every subject (exit 1 on any mismatch)")
+      ->expected(0, 1)
+      ->option_text("[DATE]")
+      ->group(tools);
+  app->add_option("--query-offline-features", f->query_offline,
+                  "Rows of the offline snapshot of DATE (default: the latest)")
+      ->expected(0, 1)
+      ->option_text("[DATE]")
+      ->group(tools);
+  app->add_option("--query-online-features", f->query_online,
+                  "The online vector of PATIENT (raw id; pseudonymized for the lookup)")
+      ->option_text("PATIENT")
+      ->group(tools);
+  app->add_option("--monitor-feature-pipeline", f->monitor_features,
+                  "Events in, features written, lag, freshness")
+      ->expected(0, 1)
+      ->option_text("[DATE]")
+      ->group(tools);
+  app->add_option("--inspect-feature-volume", f->inspect_volume,
+                  "Files, partitions, sizes, row counts of the offline store and datasets")
+      ->expected(0, 1)
+      ->option_text("[NAME]")
+      ->group(tools);
 }
 
 Result<ManagerOptions> ValidateManagerFlags(const ManagerFlags& f) {
@@ -85,6 +110,24 @@ Result<ManagerOptions> ValidateManagerFlags(const ManagerFlags& f) {
   if (f.log_lines < 1) return Status::Invalid("-n must be at least 1", "-n");
   o.all_data = f.all_data;
   static_cast<ManagerViews&>(o) = f;
+  auto tool = [&](const std::string& value, const char* sub, const char* option) {
+    if (value == kNotGiven) return;
+    std::vector<std::string> args = {sub};
+    if (!value.empty()) {
+      if (option[0] != '\0') args.push_back(option);
+      args.push_back(value);
+    }
+    o.feature_tools.push_back(std::move(args));
+  };
+  if (f.query_online != kNotGiven && f.query_online.empty()) {
+    return Status::Invalid("--query-online-features needs the patient id",
+                           "--query-online-features");
+  }
+  tool(f.compare_stores, "compare-stores", "--date");
+  tool(f.query_offline, "query-offline", "--date");
+  tool(f.query_online, "query-online", "");
+  tool(f.monitor_features, "monitor", "--date");
+  tool(f.inspect_volume, "volume", "");
   return o;
 }
 

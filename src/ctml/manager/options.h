@@ -9,6 +9,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "ctml/core/status.h"
 
@@ -32,8 +33,17 @@ struct ManagerViews {
   bool demo = false;
 };
 
+// What a Level 3 utility flag holds when it was not given (given without a value: "").
+inline constexpr const char* kNotGiven = "\x1f";
+
 // Raw flag values as CLI11 fills them.
 struct ManagerFlags : ManagerViews {
+  // The Level 3 utilities (value optional except for --query-online-features).
+  std::string compare_stores = kNotGiven;    // [DATE]
+  std::string query_offline = kNotGiven;     // [DATE]
+  std::string query_online = kNotGiven;      // PATIENT
+  std::string monitor_features = kNotGiven;  // [DATE]
+  std::string inspect_volume = kNotGiven;    // [NAME]
   bool start = false;
   bool stop = false;
   bool restart_rebuild = false;
@@ -46,10 +56,13 @@ struct ManagerOptions : ManagerViews {
   Action action = Action::kNone;
   int level = 4;          // levels 0..level are selected
   bool all_data = false;  // --clean also deletes var/secrets/
+  // Level 3 utilities to run after the views: the arguments of `ctml features ...` each.
+  std::vector<std::vector<std::string>> feature_tools;
 
   // True when neither an action nor a view was asked for (the CLI prints --help then).
   bool Empty() const {
-    return action == Action::kNone && !summary && !health && !logs && !urls && !topology && !demo;
+    return action == Action::kNone && !summary && !health && !logs && !urls && !topology && !demo &&
+           feature_tools.empty();
   }
 };
 

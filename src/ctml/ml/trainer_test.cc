@@ -22,19 +22,18 @@ namespace {
 
 constexpr int64_t kT0 = 1709251200LL * kMicrosPerSecond;  // 2024-03-01T00:00:00Z
 
-const char* kSpecYaml = R"(view: vitals
+const char* kSpecYaml = R"(name: vitals
 entity: subject
-source: silver/vitals
 features:
-  - {name: vs_spo2_last_24h, test_code: SPO2, agg: last, window: 24h}
-  - {name: vs_spo2_mean_6h, test_code: SPO2, agg: mean, window: 6h}
-  - {name: vs_spo2_min_6h, test_code: SPO2, agg: min, window: 6h}
-  - {name: vs_spo2_slope_6h, test_code: SPO2, agg: slope, window: 6h}
-  - {name: vs_resp_mean_6h, test_code: RESP, agg: mean, window: 6h}
-  - {name: vs_resp_slope_6h, test_code: RESP, agg: slope, window: 6h}
-  - {name: vs_pulse_mean_6h, test_code: PULSE, agg: mean, window: 6h}
+  - {name: vs_spo2_last_24h, table: vitals, test: SPO2, agg: last, window: 24h}
+  - {name: vs_spo2_mean_6h, table: vitals, test: SPO2, agg: mean, window: 6h}
+  - {name: vs_spo2_min_6h, table: vitals, test: SPO2, agg: min, window: 6h}
+  - {name: vs_spo2_slope_6h, table: vitals, test: SPO2, agg: slope, window: 6h}
+  - {name: vs_resp_mean_6h, table: vitals, test: RESP, agg: mean, window: 6h}
+  - {name: vs_resp_slope_6h, table: vitals, test: RESP, agg: slope, window: 6h}
+  - {name: vs_pulse_mean_6h, table: vitals, test: PULSE, agg: mean, window: 6h}
 labels:
-  - {name: spo2_below_90_24h, test_code: SPO2, op: "<", threshold: 90, horizon: 24h}
+  - {name: spo2_below_90_24h, table: vitals, test: SPO2, op: "<", threshold: 90, horizon: 24h}
 )";
 
 // 40 subjects, 96 hourly readings each; half deteriorate: RESP climbs, then SPO2 declines below

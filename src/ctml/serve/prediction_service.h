@@ -21,7 +21,7 @@
 namespace ctml::serve {
 
 struct PredictionOptions {
-  std::string view = "vitals";
+  std::string view = "clinical";
   size_t max_records = 1000;
   std::chrono::seconds cache_ttl{3600};
   int explain_top = 5;
