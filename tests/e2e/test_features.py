@@ -270,9 +270,19 @@ def day_end(date):
     return days * DAY + DAY - 1
 
 
+def known_from(t, precision):
+    """When an event placed at the start of its period is known to have happened (the engine's
+    KnownFrom: a day, a month as 31 days, a year as 366 days; finer precisions at once)."""
+    span = {"day": 1, "month": 31, "year": 366}.get(precision)
+    return t + span * DAY - 1 if span else t
+
+
 class Silver:
     """The Silver rows the spot-checked features and the label read, per subject, sorted by
-    event_time (µs): what Python recomputes the engine's results from."""
+    event_time (µs): what Python recomputes the engine's results from. A row counts as of t only
+    once its period is over (known_from <= t)."""
+
+    LABEL_ONLY = ("disposition",)  # tables no feature reads: they do not move a vector's as_of
 
     def __init__(self, var):
         root = os.path.join(var, "lake", "silver")
@@ -280,82 +290,93 @@ class Silver:
         def read(table, cols):
             t = ds.dataset(os.path.join(root, table), format="parquet",
                            partitioning="hive").to_table(
-                columns=["subject_key", "event_time"] + cols)
+                columns=["subject_key", "event_time", "precision"] + cols)
             rows = zip(t.column("subject_key").to_pylist(), micros(t.column("event_time")),
+                       t.column("precision").to_pylist(),
                        *[t.column(c).to_pylist() for c in cols])
             return t.num_rows, rows
 
         self.counts = {}
-        self.times = {}    # subject -> sorted event times of every row of every table
-        self.series = {}   # (name, subject) -> sorted [(time, value)]
+        self.times = {}          # subject -> sorted event times of every row of every table
+        self.feature_times = {}  # subject -> sorted event times of rows of feature tables
+        self.series = {}         # (name, subject) -> sorted [(time, value, known_from)]
         for table in SILVER_ROWS:
             cols = {"vitals": ["test_code", "value"], "labs": ["test_code", "value"],
                     "subjects": ["age"], "disposition": ["decod"]}.get(table, [])
             n, rows = read(table, cols)
             self.counts[table] = n
             for row in rows:
-                subject, t = row[0], row[1]
+                subject, t, known = row[0], row[1], known_from(row[1], row[2])
                 self.times.setdefault(subject, []).append(t)
+                if table not in self.LABEL_ONLY:
+                    self.feature_times.setdefault(subject, []).append(t)
                 if table in ("vitals", "labs"):
-                    self._add("%s_days" % table, subject, t // DAY * DAY, None)
-                    if row[3] is not None:
-                        self._add("%s:%s" % (table, row[2]), subject, t, row[3])
+                    self._add("%s_days" % table, subject, t // DAY * DAY, None, known)
+                    if row[4] is not None:
+                        self._add("%s:%s" % (table, row[3]), subject, t, row[4], known)
                 elif table == "subjects":
-                    if row[2] is not None:
-                        self._add("age", subject, t, row[2])
+                    if row[3] is not None:
+                        self._add("age", subject, t, row[3], known)
                 elif table == "disposition":
-                    if row[2] == DISC:
-                        self._add("disc", subject, t, None)
+                    if row[3] == DISC:
+                        self._add("disc", subject, t, None, known)
                 else:
-                    self._add(table, subject, t, None)
-        for v in self.times.values():
+                    self._add(table, subject, t, None, known)
+        for v in list(self.times.values()) + list(self.feature_times.values()):
             v.sort()
         for v in self.series.values():
             v.sort(key=lambda o: o[0])
 
-    def _add(self, name, subject, t, value):
-        self.series.setdefault((name, subject), []).append((t, value))
+    def _add(self, name, subject, t, value, known):
+        self.series.setdefault((name, subject), []).append((t, value, known))
 
     def window(self, name, subject, lo, hi):
-        """Observations with event_time in (lo, hi] (lo None: everything up to hi)."""
+        """Observations with event_time in (lo, hi] (lo None: everything up to hi) known at hi."""
         s = self.series.get((name, subject), [])
         times = [o[0] for o in s]
         a = 0 if lo is None else bisect.bisect_right(times, lo)
-        return s[a:bisect.bisect_right(times, hi)]
+        return [o for o in s[a:bisect.bisect_right(times, hi)] if o[2] <= hi]
 
     def last_event_at_or_before(self, subject, t):
-        ts = self.times.get(subject, [])
+        ts = self.feature_times.get(subject, [])
         i = bisect.bisect_right(ts, t)
         return ts[i - 1] if i else None
 
     def visit_grid(self, subject):
-        days = {t for t, _ in self.series.get(("vitals_days", subject), [])}
-        days |= {t for t, _ in self.series.get(("labs_days", subject), [])}
+        days = {t for t, _, _ in self.series.get(("vitals_days", subject), [])}
+        days |= {t for t, _, _ in self.series.get(("labs_days", subject), [])}
         return [d + DAY - 1 for d in sorted(days)]
 
     def label(self, subject, as_of):
         """The engine's outcome for the terminal 30-day ADVERSE EVENT discontinuation label."""
-        if self.window("disc", subject, None, as_of):
+        end = as_of + HORIZON
+        disc = self.series.get(("disc", subject), [])
+        past = any(k <= as_of for t, _, k in disc if t <= end)
+        positive = any(t > as_of and k <= end for t, _, k in disc)
+        uncertain = any(t <= end and k > as_of and not (t > as_of and k <= end)
+                        for t, _, k in disc)
+        if past:
             return "after_terminal"
-        if self.window("disc", subject, as_of, as_of + HORIZON):
+        if positive:
             return 1
-        if self.times[subject][-1] < as_of + HORIZON:
+        if uncertain or self.times[subject][-1] < end:
             return "censored"
         return 0
 
     def expected(self, subject, as_of):
-        """Spot-checked features as of `as_of`: {name: value or None or a set of allowed values
-        (a `last` whose latest instant holds several rows)}."""
+        """Spot-checked features as of `as_of`: {name: value or None}. `last` averages the rows
+        of the latest instant (e.g. supine and standing readings of one visit)."""
 
         def last(obs):
             if not obs:
                 return None
-            return {v for t, v in obs if t == obs[-1][0]}
+            at = [v for t, v, _ in obs if t == obs[-1][0]]
+            return sum(at) / len(at)
 
-        sysbp = [v for _, v in self.window("vitals:SYSBP", subject, as_of - 7 * DAY, as_of)]
+        sysbp = [v for _, v, _ in self.window("vitals:SYSBP", subject, as_of - 7 * DAY, as_of)]
         return {
             "vs_sysbp_mean_7d": sum(sysbp) / len(sysbp) if sysbp else None,
-            "vs_sysbp_max_30d": max((v for _, v in self.window(
+            "vs_sysbp_max_30d": max((v for _, v, _ in self.window(
                 "vitals:SYSBP", subject, as_of - 30 * DAY, as_of)), default=None),
             "lb_alt_last_30d": last(self.window("labs:ALT", subject, as_of - 30 * DAY, as_of)),
             "ae_count_30d": len(self.window("adverse_events", subject, as_of - 30 * DAY, as_of)),
@@ -460,11 +481,7 @@ class FeaturesEndToEnd(unittest.TestCase):
             exp = self.silver.expected(row["subject_key"], row["as_of"])
             for name, want in exp.items():
                 got = row[name]
-                if isinstance(want, set):
-                    ok = got is not None and any(same(got, w) for w in want)
-                else:
-                    ok = same(got, want)
-                self.assertTrue(ok, "%s: %s of %s as of %d: engine %r, Silver says %r" % (
+                self.assertTrue(same(got, want), "%s: %s of %s as of %d: engine %r, Silver says %r" % (
                     what, name, row["subject_key"], row["as_of"], got, want))
                 checked += 1
         return checked

@@ -63,6 +63,8 @@ Status CompareStores(const Config& cfg, const features::FeatureSpec& spec, const
                         {"online_newer", r.online_newer},
                         {"online_behind", r.online_behind},
                         {"spec_hash_differs", r.spec_hash_differs},
+                        {"stale_snapshot", r.stale_snapshot},
+                        {"latest", r.latest},
                         {"cells", r.cells},
                         {"mismatched_cells", r.mismatched_cells},
                         {"mismatch_rate", rate},
@@ -94,14 +96,29 @@ Status CompareStores(const Config& cfg, const features::FeatureSpec& spec, const
       }
     }
     for (const auto& e : r.examples) std::printf("  e.g. %s\n", e.c_str());
-    if (r.online_newer > 0) {
+    if (r.stale_snapshot > 0) {
       std::printf(
-          "  note: the online store is newer than this snapshot for %zu subjects; "
-          "compare with the latest date or rerun `ctml features --batch --all`\n",
+          "  note: the snapshot was written with another spec; rerun "
+          "`ctml features --batch --all`\n");
+    }
+    if (r.spec_hash_differs > 0) {
+      std::printf(
+          "  note: online vectors come from another spec; restart `ctml features` so it "
+          "rewrites them\n");
+    }
+    if (!r.latest && r.online_newer > 0) {
+      std::printf(
+          "  note: %zu subjects have newer online vectors than this past snapshot (not "
+          "compared)\n",
           r.online_newer);
     }
-    std::printf("%s\n", r.exact() ? "OK: online and offline agree exactly"
-                                  : "MISMATCH: online and offline differ (see above)");
+    if (r.exact()) {
+      std::printf("OK: online and offline agree exactly\n");
+    } else if (r.compared == 0) {
+      std::printf("NOT COMPARABLE: no subject could be compared (see above)\n");
+    } else {
+      std::printf("MISMATCH: online and offline differ (see above)\n");
+    }
   }
   *exit_code = r.exact() ? kExitOk : kExitFailure;
   return Status::OK();

@@ -55,7 +55,26 @@ int64_t EndOfDay(const Cell& cell) {
   return DayStart(*t) + kMicrosPerDay - 1;
 }
 
+// The mean value of the observations at the instant of `*it` (the run of equal event times
+// containing it, within [begin, end)).
+double InstantMean(const std::vector<const Observation*>& w, size_t i) {
+  const int64_t t = w[i]->event_time_us;
+  size_t lo = i, hi = i;
+  while (lo > 0 && w[lo - 1]->event_time_us == t) --lo;
+  while (hi + 1 < w.size() && w[hi + 1]->event_time_us == t) ++hi;
+  double sum = 0;
+  for (size_t k = lo; k <= hi; ++k) sum += w[k]->value;
+  return sum / static_cast<double>(hi - lo + 1);
+}
+
 }  // namespace
+
+int64_t KnownFrom(int64_t event_time_us, const std::string& precision) {
+  if (precision == "day") return event_time_us + kMicrosPerDay - 1;
+  if (precision == "month") return event_time_us + 31 * kMicrosPerDay - 1;
+  if (precision == "year") return event_time_us + 366 * kMicrosPerDay - 1;
+  return event_time_us;
+}
 
 Cell Cell::Text(std::string s) {
   Cell c;
@@ -90,13 +109,15 @@ Cell Cell::Bool(bool v) {
 bool SubjectState::Apply(const FeatureSpec& spec, const Row& row) {
   if (series_.size() != spec.series().size()) series_.resize(spec.series().size());
   const std::string table_prefix = std::to_string(row.table) + "/";
-  const std::string row_key = table_prefix + row.event_id;
+  // Silver dedupes per (table, event date): a resend that moves to another day is another row.
+  const std::string row_key =
+      table_prefix + std::to_string(DayStart(row.event_time_us)) + "/" + row.event_id;
   const uint64_t row_id = Hash64(row.event_id);
   // Silver's rule (src/ctml/process/silver_writer.cc ExistingWins): the latest received_at
   // wins; between different rows an exact tie goes to the larger row hash.
   bool removed = false;  // an older version of this row left the state
   if (auto it = rows_.find(row_key); it != rows_.end()) {
-    if (it->second.received_at_us >= row.received_at_us) return false;
+    if (std::get<1>(it->second.times) >= row.received_at_us) return false;
     Remove(row_key);
     removed = true;
   }
@@ -104,17 +125,19 @@ bool SubjectState::Apply(const FeatureSpec& spec, const Row& row) {
   if (!dk.empty()) {
     if (auto it = keys_.find(dk); it != keys_.end()) {
       const Kept& other = rows_.at(it->second);
-      const bool other_wins = other.received_at_us != row.received_at_us
-                                  ? other.received_at_us > row.received_at_us
+      const int64_t other_received = std::get<1>(other.times);
+      const bool other_wins = other_received != row.received_at_us
+                                  ? other_received > row.received_at_us
                                   : other.row_id > row_id;
       if (other_wins) return removed;
       Remove(std::string(it->second));
     }
   }
+  const int64_t known_from = KnownFrom(row.event_time_us, row.precision);
   Kept kept;
   kept.table = row.table;
-  kept.event_time_us = row.event_time_us;
-  kept.received_at_us = row.received_at_us;
+  kept.feature_table = spec.tables()[static_cast<size_t>(row.table)].features;
+  kept.times = {row.event_time_us, row.received_at_us, known_from};
   kept.row_id = row_id;
   kept.dedupe_key = dk;
   for (size_t s = 0; s < spec.series().size(); ++s) {
@@ -123,6 +146,7 @@ bool SubjectState::Apply(const FeatureSpec& spec, const Row& row) {
     Observation o;
     o.event_time_us = row.event_time_us;
     o.received_at_us = row.received_at_us;
+    o.known_from_us = known_from;
     o.row_id = row_id;
     if (sd.value_column < 0) {
       o.value = 1;
@@ -145,7 +169,8 @@ bool SubjectState::Apply(const FeatureSpec& spec, const Row& row) {
     }
     kept.series.push_back(static_cast<int>(s));
   }
-  times_.insert({row.event_time_us, row.received_at_us});
+  if (kept.feature_table) times_.insert(kept.times);
+  all_times_.insert(row.event_time_us);
   table_times_[row.table].insert(row.event_time_us);
   if (!dk.empty()) keys_[dk] = row_key;
   rows_.emplace(row_key, std::move(kept));
@@ -156,24 +181,33 @@ void SubjectState::Remove(const std::string& row_key) {
   auto it = rows_.find(row_key);
   if (it == rows_.end()) return;
   const Kept& k = it->second;
+  const int64_t event_time = std::get<0>(k.times);
   for (int s : k.series) {
     auto& vec = series_[static_cast<size_t>(s)];
-    for (auto o = AtOrAfter(vec, k.event_time_us);
-         o != vec.end() && o->event_time_us == k.event_time_us; ++o) {
+    for (auto o = AtOrAfter(vec, event_time); o != vec.end() && o->event_time_us == event_time;
+         ++o) {
       if (o->row_id == k.row_id) {
         vec.erase(o);
         break;
       }
     }
   }
-  times_.erase(times_.find({k.event_time_us, k.received_at_us}));
+  if (k.feature_table) times_.erase(times_.find(k.times));
+  all_times_.erase(all_times_.find(event_time));
   auto& times = table_times_[k.table];
-  times.erase(times.find(k.event_time_us));
+  times.erase(times.find(event_time));
   if (!k.dedupe_key.empty()) {
     auto kk = keys_.find(k.dedupe_key);
     if (kk != keys_.end() && kk->second == row_key) keys_.erase(kk);
   }
   rows_.erase(it);
+}
+
+std::optional<int64_t> SubjectState::LastEventAtOrBefore(int64_t t) const {
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  auto it = times_.upper_bound({t, kMax, kMax});
+  if (it == times_.begin()) return std::nullopt;
+  return std::get<0>(*std::prev(it));
 }
 
 std::vector<int64_t> SubjectState::DaysWithRows(int table) const {
@@ -188,9 +222,9 @@ std::vector<int64_t> SubjectState::DaysWithRows(int table) const {
 }
 
 std::optional<int64_t> SubjectState::FirstEventKnownAt(int64_t t, bool strict) const {
-  for (const auto& [event_time, received_at] : times_) {
+  for (const auto& [event_time, received_at, known_from] : times_) {
     if (event_time > t) break;
-    if (!strict || received_at <= t) return event_time;
+    if (known_from <= t && (!strict || received_at <= t)) return event_time;
   }
   return std::nullopt;
 }
@@ -208,7 +242,7 @@ double Aggregate(Agg agg, const std::vector<const Observation*>& w, int64_t as_o
   if (n == 0) return kNaN;
   switch (agg) {
     case Agg::kLast:
-      return w.back()->value;
+      return InstantMean(w, n - 1);
     case Agg::kSum:
     case Agg::kMean: {
       double sum = 0;
@@ -254,18 +288,27 @@ double Aggregate(Agg agg, const std::vector<const Observation*>& w, int64_t as_o
       return sxy / sxx;
     }
     case Agg::kDelta:
-      if (n < 2) return kNaN;
-      return w.back()->value - w.front()->value;
+      if (w.front()->event_time_us == w.back()->event_time_us) return kNaN;  // one instant
+      return InstantMean(w, n - 1) - InstantMean(w, 0);
     case Agg::kDeltaBaseline:
-      return w.back()->value - baseline_value;  // NaN when there is no baseline value
-    case Agg::kDaysSinceLast:
-      return static_cast<double>(as_of_us - w.back()->event_time_us) / kMicrosPerDayD;
+      return InstantMean(w, n - 1) - baseline_value;  // NaN when there is no baseline value
+    case Agg::kDaysSinceLast: {
+      // With an end date (a dosing period): days since the period's end, 0 while it lasts.
+      int64_t last = w.back()->event_time_us;
+      for (const auto* o : w) {
+        if (o->end_us >= o->event_time_us) last = std::max(last, std::min(o->end_us, as_of_us));
+      }
+      return static_cast<double>(as_of_us - last) / kMicrosPerDayD;
+    }
     case Agg::kDaysSinceFirst:
       return static_cast<double>(as_of_us - w.front()->event_time_us) / kMicrosPerDayD;
     case Agg::kDoseTotal: {
+      // A row without a readable end date covers its start day only; one that ends before it
+      // starts, nothing.
       double total = 0;
       for (const auto* o : w) {
-        const int64_t end = o->end_us > 0 ? std::min(o->end_us, as_of_us) : as_of_us;
+        if (o->end_us != 0 && o->end_us < o->event_time_us) continue;
+        const int64_t end = std::min(o->end_us == 0 ? o->event_time_us : o->end_us, as_of_us);
         if (end < o->event_time_us) continue;
         const int64_t days = (DayStart(end) - DayStart(o->event_time_us)) / kMicrosPerDay + 1;
         total += o->value * static_cast<double>(days);
@@ -283,7 +326,9 @@ std::optional<int64_t> BaselineTime(const FeatureSpec& spec, const SubjectState&
   if (spec.baseline_series() >= 0) {
     for (const Observation& o : state.Series(spec.baseline_series())) {
       if (o.event_time_us > as_of_us) break;
-      if (!strict || o.received_at_us <= as_of_us) return o.event_time_us;
+      if (o.known_from_us <= as_of_us && (!strict || o.received_at_us <= as_of_us)) {
+        return o.event_time_us;
+      }
     }
   }
   return state.FirstEventKnownAt(as_of_us, strict);
@@ -305,20 +350,29 @@ std::vector<double> Compute(const FeatureSpec& spec, const SubjectState& state, 
     } else if (f.window == WindowKind::kBaseline) {
       begin = baseline ? AtOrAfter(s, *baseline) : end;
     }
+    auto known = [&](const Observation& o) {
+      return o.known_from_us <= as_of_us && (!strict || o.received_at_us <= as_of_us);
+    };
     for (auto it = begin; it < end; ++it) {
-      if (strict && it->received_at_us > as_of_us) continue;
-      window.push_back(&*it);
+      if (known(*it)) window.push_back(&*it);
     }
     double baseline_value = kNaN;
     if (f.agg == Agg::kDeltaBaseline && baseline) {
       // The last value at or before the baseline (SDTM's pre-dose baseline), else the first
-      // value after it (up to as_of).
+      // value after it (up to as_of); readings at one instant are averaged.
+      std::vector<const Observation*> at_or_before, after;
       for (auto it = s.begin(); it < end; ++it) {
-        if (strict && it->received_at_us > as_of_us) continue;
-        if (it->event_time_us <= *baseline || std::isnan(baseline_value)) {
-          baseline_value = it->value;
+        if (!known(*it)) continue;
+        if (it->event_time_us <= *baseline) {
+          at_or_before.push_back(&*it);
+        } else {
+          after.push_back(&*it);
         }
-        if (it->event_time_us > *baseline) break;
+      }
+      if (!at_or_before.empty()) {
+        baseline_value = InstantMean(at_or_before, at_or_before.size() - 1);
+      } else if (!after.empty()) {
+        baseline_value = InstantMean(after, 0);
       }
     }
     out.push_back(Aggregate(f.agg, window, as_of_us, baseline_value));
@@ -327,21 +381,22 @@ std::vector<double> Compute(const FeatureSpec& spec, const SubjectState& state, 
 }
 
 LabelOutcome Label(const LabelDef& label, const SubjectState& state, int64_t as_of_us) {
-  const auto& s = state.Series(label.series);
-  auto ok = [&](const Observation& o) {
-    return !label.has_threshold || Compare(label.op, o.value, label.threshold);
-  };
-  const auto past_end = After(s, as_of_us);
-  if (label.terminal) {
-    for (auto it = s.begin(); it < past_end; ++it) {
-      if (ok(*it)) return LabelOutcome::kAfterTerminal;
+  const int64_t horizon_end = as_of_us + label.horizon_us;
+  bool past = false, positive = false, uncertain = false;
+  for (const Observation& o : state.Series(label.series)) {
+    if (o.event_time_us > horizon_end) break;
+    if (label.has_threshold && !Compare(label.op, o.value, label.threshold)) continue;
+    if (o.known_from_us <= as_of_us) {
+      past = true;  // surely at or before as_of
+    } else if (o.event_time_us > as_of_us && o.known_from_us <= horizon_end) {
+      positive = true;  // its whole period lies in (as_of, as_of + horizon]
+    } else {
+      uncertain = true;  // a coarse date whose period straddles as_of or the horizon's end
     }
   }
-  const auto end = After(s, as_of_us + label.horizon_us);
-  for (auto it = past_end; it < end; ++it) {
-    if (ok(*it)) return LabelOutcome::kPositive;
-  }
-  if (state.empty() || state.last_event_time_us() < as_of_us + label.horizon_us) {
+  if (label.terminal && past) return LabelOutcome::kAfterTerminal;
+  if (positive) return LabelOutcome::kPositive;
+  if (uncertain || state.empty() || state.follow_up_end_us() < horizon_end) {
     return LabelOutcome::kCensored;
   }
   return LabelOutcome::kNegative;

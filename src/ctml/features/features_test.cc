@@ -49,7 +49,7 @@ features:
   - {name: ctx_age, table: subjects, value: age, agg: last, window: all}
   - {name: ctx_female, table: subjects, value: sex, indicator: F, agg: last, window: all}
   - {name: ctx_days_on_study, table: exposure, agg: days_since_first, window: all}
-  - {name: ctx_days_since_dose, table: exposure, agg: days_since_last, window: all}
+  - {name: ctx_days_since_dose, table: exposure, end: end_date, agg: days_since_last, window: all}
   - {name: ctx_cum_dose, table: exposure, value: dose, end: end_date, agg: dose_total, window: all}
 labels:
   - {name: spo2_below_90_24h, table: vitals, test: SPO2, op: "<", threshold: 90, horizon: 24h}
@@ -335,7 +335,7 @@ TEST(EngineTest, DaysSinceAndDoseTotal) {
   const int64_t mar21_08 = kT0 + 20 * kD + 8 * kH;
   SubjectState st = StateOf({
       Dose("e1", mar01_08, 50, "2024-03-10"),        // 10 days of 50
-      Dose("e2", mar11_08, 100, ""),                 // ongoing
+      Dose("e2", mar11_08, 100, ""),                 // no end date: its start day only
       Dose("e3", mar21_08, 25, "2024-03-20T23:00"),  // ends before it starts: contributes nothing
       Ae("ae1", kT0 + kD + 12 * kH, Cell::Text("MILD"), Cell::Bool(false)),  // Mar 2 12:00
       Ae("ae2", kT0 + 3 * kD, Cell::Text("MILD"), Cell::Bool(false)),        // Mar 4 00:00
@@ -344,17 +344,18 @@ TEST(EngineTest, DaysSinceAndDoseTotal) {
   auto x = X(st, kT0 + 4 * kD + 12 * kH);
   EXPECT_DOUBLE_EQ(F(x, "ctx_cum_dose"), 5 * 50);
   EXPECT_DOUBLE_EQ(F(x, "ctx_days_on_study"), 4 + 4.0 / 24);
-  EXPECT_DOUBLE_EQ(F(x, "ctx_days_since_dose"), 4 + 4.0 / 24);
+  EXPECT_DOUBLE_EQ(F(x, "ctx_days_since_dose"), 0);  // e1 is still being taken
   EXPECT_DOUBLE_EQ(F(x, "ae_days_since_last"), 1.5);
   EXPECT_DOUBLE_EQ(F(x, "ae_days_since_first"), 3);
-  // Mar 15 08:00: 10 days of 50, then Mar 11..15 of 100.
+  // Mar 15 08:00: 10 days of 50, then Mar 11 (no end date) of 100; the last dose: Mar 11 08:00.
   x = X(st, kT0 + 14 * kD + 8 * kH);
-  EXPECT_DOUBLE_EQ(F(x, "ctx_cum_dose"), 10 * 50 + 5 * 100);
+  EXPECT_DOUBLE_EQ(F(x, "ctx_cum_dose"), 10 * 50 + 100);
   EXPECT_DOUBLE_EQ(F(x, "ctx_days_on_study"), 14);
   EXPECT_DOUBLE_EQ(F(x, "ctx_days_since_dose"), 4);
-  // Mar 25 00:00: e1 ended on Mar 10, e2 runs on, e3 is skipped.
+  // Mar 25 00:00: e1 ended on Mar 10, e2 covered its start day, e3 is skipped (its start counts
+  // as the last dose time).
   x = X(st, kT0 + 24 * kD);
-  EXPECT_DOUBLE_EQ(F(x, "ctx_cum_dose"), 10 * 50 + 15 * 100);
+  EXPECT_DOUBLE_EQ(F(x, "ctx_cum_dose"), 10 * 50 + 100);
   EXPECT_NEAR(F(x, "ctx_days_since_dose"), 3 + 16.0 / 24, 1e-12);
   // Before the first dose and the first AE: missing.
   x = X(st, kT0 + kH);
@@ -446,16 +447,20 @@ TEST(DedupeTest, SameEventIdReceivedLaterReplaces) {
   EXPECT_FALSE(st.Apply(spec, Vital("a", "SPO2", kT0 + kH, 70, kT0 + 2 * kH)));
   EXPECT_FALSE(st.Apply(spec, Vital("a", "SPO2", kT0 + kH, 60, kT0 + kH + 1)));
   EXPECT_EQ(F(X(st, kT0 + 2 * kH), "spo2_last_6h"), 88);
-  // A correction that moves the event: the old time is gone everywhere.
-  EXPECT_TRUE(st.Apply(spec, Vital("a", "SPO2", kT0 + 30 * kH, 91, kT0 + 31 * kH)));
+  // A correction that moves the event within its day: the old time is gone everywhere.
+  EXPECT_TRUE(st.Apply(spec, Vital("a", "SPO2", kT0 + 5 * kH, 92, kT0 + 3 * kH)));
   EXPECT_EQ(st.rows(), 1u);
-  EXPECT_EQ(st.first_event_time_us(), kT0 + 30 * kH);
-  EXPECT_EQ(st.DaysWithRows(spec.TableIndex("vitals")), std::vector<int64_t>{kT0 + kD});
+  EXPECT_EQ(st.first_event_time_us(), kT0 + 5 * kH);
   EXPECT_EQ(F(X(st, kT0 + 2 * kH), "spo2_count_all"), 0);
+  EXPECT_EQ(F(X(st, kT0 + 5 * kH), "spo2_last_6h"), 92);
+  // One that moves it to another day is another row, as in Silver (dedupe per table and date).
+  EXPECT_TRUE(st.Apply(spec, Vital("a", "SPO2", kT0 + 30 * kH, 91, kT0 + 31 * kH)));
+  EXPECT_EQ(st.rows(), 2u);
+  EXPECT_EQ(st.DaysWithRows(spec.TableIndex("vitals")), (std::vector<int64_t>{kT0, kT0 + kD}));
   EXPECT_EQ(F(X(st, kT0 + 30 * kH), "spo2_last_6h"), 91);
   // The same id in another table is another row.
   EXPECT_TRUE(st.Apply(spec, Lab("a", "ALT", kT0 + 30 * kH, 20)));
-  EXPECT_EQ(st.rows(), 2u);
+  EXPECT_EQ(st.rows(), 3u);
 }
 
 TEST(DedupeTest, SameDedupeKeyUnderAnotherIdLatestReceivedWins) {
@@ -740,10 +745,6 @@ TEST(NoLeakageTest, StrictModeIgnoresRowsReceivedAfterAsOf) {
 
 // Strict mode means "what was known at as_of": a first dose received after as_of must not move
 // the baseline either (the bl windows and delta_bl), exactly as if the dose were not there yet.
-// DISABLED: fails -- BaselineTime (engine.cc) ignores received_at, and Compute calls it without
-// `strict`, so in strict mode a dose uploaded after as_of still sets the baseline (here the bl
-// count drops from 3 to 1 and delta_bl changes from -5 to -3). Re-enable once the baseline
-// honours strict.
 TEST(NoLeakageTest, StrictModeBaselineIgnoresADoseReceivedAfterAsOf) {
   const int64_t as_of = kT0 + 10 * kH;
   const std::vector<Row> known = {Vital("a", "SPO2", kT0, 99), Vital("b", "SPO2", kT0 + 2 * kH, 97),
@@ -810,6 +811,84 @@ features:
           << a->names()[i] << " at " << FormatIso8601(as_of) << ": " << xa[i] << " vs " << xb[i];
     }
   }
+}
+
+// ---------------------------------------------------------------------------------- precision
+
+Row WithPrecision(Row r, const std::string& precision) {
+  r.precision = precision;
+  return r;
+}
+
+TEST(PrecisionTest, ACoarseDateCountsOnlyOnceItsPeriodIsOver) {
+  // An AE known only to the month (placed at the start of its period) and a vital sign known
+  // to the day: as of a time inside their period they may not have happened yet.
+  SubjectState st = StateOf({
+      WithPrecision(Ae("ae1", kT0, Cell::Text("MILD"), Cell::Bool(false)), "month"),
+      WithPrecision(Vital("v1", "SPO2", kT0, 97), "day"),
+      Vital("v2", "PULSE", kT0 + 2 * kH, 80),  // minute precision: known at its time
+  });
+  auto x = X(st, kT0 + 12 * kH);
+  EXPECT_EQ(F(x, "ae_count_all"), 0);
+  EXPECT_EQ(F(x, "spo2_count_all"), 0);
+  EXPECT_TRUE(std::isnan(F(x, "spo2_last_24h")));
+  EXPECT_EQ(F(x, "pulse_mean_24h"), 80);
+  x = X(st, kT0 + kD - 1);  // the end of the day
+  EXPECT_EQ(F(x, "spo2_last_24h"), 97);
+  EXPECT_EQ(F(x, "ae_count_all"), 0);
+  x = X(st, kT0 + 31 * kD - 1);  // a month counts 31 days
+  EXPECT_EQ(F(x, "ae_count_all"), 1);
+  EXPECT_EQ(KnownFrom(kT0, "year"), kT0 + 366 * kD - 1);
+  EXPECT_EQ(KnownFrom(kT0, "second"), kT0);
+  EXPECT_EQ(KnownFrom(kT0, ""), kT0);
+}
+
+TEST(PrecisionTest, ALabelNeedsTheWholePeriodInsideTheHorizon) {
+  const LabelDef& severe = *Spec().FindLabel("severe_ae_14d");
+  const Row follow_up = Vital("late", "SPO2", kT0 + 90 * kD, 97);
+  // A severe AE known to the day, 5 days ahead: positive.
+  SubjectState day =
+      StateOf({WithPrecision(Ae("a", kT0 + 5 * kD, Cell::Text("SEVERE"), Cell::Bool(false)), "day"),
+               follow_up});
+  EXPECT_EQ(Label(severe, day, kT0), LabelOutcome::kPositive);
+  // Known only to the month: it may fall after the 14 days -> censored, not negative.
+  SubjectState month = StateOf(
+      {WithPrecision(Ae("a", kT0 + 5 * kD, Cell::Text("SEVERE"), Cell::Bool(false)), "month"),
+       follow_up});
+  EXPECT_EQ(Label(severe, month, kT0), LabelOutcome::kCensored);
+  // Its period started before as_of and is not over: it may be in the past or the future.
+  EXPECT_EQ(Label(severe, month, kT0 + 10 * kD), LabelOutcome::kCensored);
+  // Once the period is over it is the past: no positive, the horizon is clear -> negative.
+  EXPECT_EQ(Label(severe, month, kT0 + 40 * kD), LabelOutcome::kNegative);
+}
+
+// ---------------------------------------------------------------------------------- instants
+
+TEST(EngineTest, ReadingsAtOneInstantAreAveragedWherePickingAnEnd) {
+  // Supine, standing 1 min and standing 3 min readings share the visit's time.
+  SubjectState st = StateOf(
+      {Vital("a", "SPO2", kT0, 90), Vital("b", "SPO2", kT0, 94), Vital("c", "SPO2", kT0, 98)});
+  auto x = X(st, kT0 + kH);
+  EXPECT_EQ(F(x, "spo2_last_6h"), 94);
+  EXPECT_TRUE(std::isnan(F(x, "spo2_delta_6h")));  // one instant: no change to measure
+  EXPECT_EQ(F(x, "spo2_count_6h"), 3);
+  EXPECT_EQ(F(x, "spo2_min_6h"), 90);
+  st.Apply(Spec(), Vital("d", "SPO2", kT0 + 2 * kH, 96));
+  st.Apply(Spec(), Vital("e", "SPO2", kT0 + 2 * kH, 100));
+  x = X(st, kT0 + 3 * kH);
+  EXPECT_EQ(F(x, "spo2_last_6h"), 98);
+  EXPECT_EQ(F(x, "spo2_delta_6h"), 98 - 94);
+}
+
+TEST(EngineTest, LabelOnlyTablesDoNotMoveTheVectorsAsOf) {
+  SubjectState st =
+      StateOf({Vital("a", "SPO2", kT0, 97), Disposition("d", kT0 + 5 * kD, "COMPLETED")});
+  EXPECT_EQ(st.last_event_time_us(), kT0);
+  EXPECT_EQ(st.follow_up_end_us(), kT0 + 5 * kD);
+  EXPECT_EQ(st.LastEventAtOrBefore(kT0 + 10 * kD), kT0);
+  SubjectState ds_only = StateOf({Disposition("d", kT0, "COMPLETED")});
+  EXPECT_FALSE(ds_only.has_feature_rows());
+  EXPECT_FALSE(ds_only.empty());
 }
 
 }  // namespace

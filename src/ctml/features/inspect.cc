@@ -78,7 +78,9 @@ Result<Snapshot> ReadSnapshot(store::Lake& lake, const std::string& view, const 
 Result<ParityReport> CompareStores(store::Lake& lake, store::OnlineStore& online,
                                    const FeatureSpec& spec, const std::string& date) {
   CTML_ASSIGN_OR_RETURN(Snapshot snap, ReadSnapshot(lake, spec.view(), date));
+  CTML_ASSIGN_OR_RETURN(auto dates, SnapshotDates(lake, spec.view()));
   ParityReport r;
+  r.latest = !dates.empty() && snap.date == dates.back();
   r.date = snap.date;
   r.path = snap.path;
   r.spec_hash = spec.spec_hash();
@@ -93,12 +95,16 @@ Result<ParityReport> CompareStores(store::Lake& lake, store::OnlineStore& online
   const size_t k = snap.names.size();
   for (size_t row = 0; row < snap.rows(); ++row) {
     const std::string& subject = snap.subject_keys[row];
+    if (snap.spec_hashes[row] != spec.spec_hash()) {
+      ++r.stale_snapshot;
+      continue;
+    }
     CTML_ASSIGN_OR_RETURN(auto vec, online.Get(subject, spec.view()));
     if (!vec) {
       ++r.missing_online;
       continue;
     }
-    if (vec->spec_hash != snap.spec_hashes[row]) {
+    if (vec->spec_hash != spec.spec_hash()) {
       ++r.spec_hash_differs;
       continue;
     }

@@ -52,7 +52,9 @@ struct ParityReport {
   size_t online_only = 0;        // in the online store, not in the snapshot
   size_t online_newer = 0;       // online as_of later than the snapshot's (not comparable)
   size_t online_behind = 0;      // online as_of earlier than the snapshot's (stale online store)
-  size_t spec_hash_differs = 0;  // vectors computed from another spec
+  size_t spec_hash_differs = 0;  // online vectors computed from another spec than the current
+  size_t stale_snapshot = 0;     // snapshot rows computed from another spec than the current
+  bool latest = false;           // the snapshot is the latest one (online should equal it)
   uint64_t cells = 0;            // feature values compared
   uint64_t mismatched_cells = 0;
   size_t subjects_with_mismatch = 0;
@@ -60,15 +62,17 @@ struct ParityReport {
   std::vector<std::pair<std::string, uint64_t>> worst;
   // A few mismatches: "subject feature offline=... online=...".
   std::vector<std::string> examples;
+  // Every subject compared equal; on the latest snapshot also none only online or newer.
   bool exact() const {
-    return mismatched_cells == 0 && missing_online == 0 && online_behind == 0 &&
-           spec_hash_differs == 0 && compared > 0;
+    return compared > 0 && mismatched_cells == 0 && missing_online == 0 && online_behind == 0 &&
+           spec_hash_differs == 0 && stale_snapshot == 0 &&
+           (!latest || (online_only == 0 && online_newer == 0));
   }
 };
 
 // Compares, for every subject of the snapshot of `date` ("" = latest), its online vector with its
-// snapshot row: same as_of expected (a snapshot row is the online vector at the end of its day),
-// then every feature exactly (NaN == NaN).
+// snapshot row: both from the current spec, the same as_of (a snapshot row is the vector as of
+// the subject's latest event by the end of its day), then every feature exactly (NaN == NaN).
 Result<ParityReport> CompareStores(store::Lake& lake, store::OnlineStore& online,
                                    const FeatureSpec& spec, const std::string& date);
 

@@ -142,10 +142,6 @@ Result<std::vector<std::optional<double>>> Doubles(const arrow::Table& t, const 
   return out;
 }
 
-}  // namespace
-
-namespace {
-
 // A column of any type the Silver tables use, as Cells; all null when the file lacks it.
 Result<std::vector<Cell>> Cells(const arrow::Table& t, const std::string& name) {
   std::vector<Cell> out;
@@ -185,9 +181,12 @@ Status AddTable(const FeatureSpec& spec, int table_index, const arrow::Table& ta
   CTML_ASSIGN_OR_RETURN(auto subject, Strings(table, "subject_key"));
   CTML_ASSIGN_OR_RETURN(auto event_time, Micros(table, "event_time"));
   CTML_ASSIGN_OR_RETURN(auto received_at, Micros(table, "received_at"));
-  std::vector<std::optional<std::string>> dedupe_key(event_id.size());
+  std::vector<std::optional<std::string>> dedupe_key(event_id.size()), precision(event_id.size());
   if (table.GetColumnByName("dedupe_key")) {
     CTML_ASSIGN_OR_RETURN(dedupe_key, Strings(table, "dedupe_key"));
+  }
+  if (table.GetColumnByName("precision")) {
+    CTML_ASSIGN_OR_RETURN(precision, Strings(table, "precision"));
   }
   const TableDef& def = spec.tables()[static_cast<size_t>(table_index)];
   std::vector<std::vector<Cell>> cols;
@@ -207,6 +206,7 @@ Status AddTable(const FeatureSpec& spec, int table_index, const arrow::Table& ta
     row.subject_key = std::move(*subject[i]);
     row.event_id = std::move(*event_id[i]);
     row.dedupe_key = dedupe_key[i].value_or("");
+    row.precision = precision[i].value_or("");
     row.event_time_us = *event_time[i];
     row.received_at_us = received_at[i].value_or(*event_time[i]);
     row.cells.reserve(cols.size());
@@ -249,8 +249,8 @@ Result<SubjectStates> ReadSubjects(store::Lake& lake, const FeatureSpec& spec, R
       if (files.status().code() == StatusCode::kNotFound) continue;
       return files.status().WithContext("listing " + dir);
     }
-    std::vector<std::string> columns = {"event_id", "subject_key", "dedupe_key", "event_time",
-                                        "received_at"};
+    std::vector<std::string> columns = {"event_id",   "subject_key", "dedupe_key",
+                                        "event_time", "received_at", "precision"};
     columns.insert(columns.end(), def.columns.begin(), def.columns.end());
     const size_t before = stats ? stats->rows : 0;
     size_t n = 0;

@@ -20,8 +20,9 @@ constexpr size_t kPutChunk = 1000;
 struct FeatureMetrics {
   CounterMetric& events = Metrics().Counter("ctml_features_events_total",
                                             "Silver events consumed by the feature materializer");
-  CounterMetric& duplicates = Metrics().Counter(
-      "ctml_features_duplicates_total", "Silver events ignored because their event_id was seen");
+  CounterMetric& duplicates =
+      Metrics().Counter("ctml_features_duplicates_total",
+                        "Silver rows dropped by Silver's dedupe rules (already in the state)");
   CounterMetric& invalid = Metrics().Counter("ctml_features_invalid_total",
                                              "Silver events skipped because they did not parse");
   CounterMetric& vectors = Metrics().Counter("ctml_features_vectors_written_total",
@@ -62,6 +63,7 @@ Result<Row> RowFromJson(const FeatureSpec& spec, int table_index, const std::str
   CTML_ASSIGN_OR_RETURN(row.event_id, str("event_id", true));
   CTML_ASSIGN_OR_RETURN(row.subject_key, str("subject_key", true));
   CTML_ASSIGN_OR_RETURN(row.dedupe_key, str("dedupe_key", false));
+  CTML_ASSIGN_OR_RETURN(row.precision, str("precision", false));
   auto t = doc.find("event_time_us");
   if (t == doc.end() || !t->is_number_integer()) {
     return Status::Invalid("missing or non-integer 'event_time_us'", "event_time_us");
@@ -132,7 +134,7 @@ Status Materializer::Rebuild(store::Lake& lake) {
     impl_->states = std::move(states);
     vectors.reserve(impl_->states.size());
     for (auto& [key, st] : impl_->states) {
-      if (st.empty()) continue;
+      if (!st.has_feature_rows()) continue;
       impl_->NoteEventTime(st.last_event_time_us());
       vectors.push_back(impl_->Vector(key, st));
     }
@@ -179,14 +181,14 @@ Status Materializer::Apply(const std::vector<store::LogRecord>& records) {
       const Row& row = *parsed;
       auto [it, fresh] = impl_->states.try_emplace(row.subject_key, impl_->spec);
       if (!it->second.Apply(impl_->spec, row)) ++dups;
-      impl_->NoteEventTime(row.event_time_us);
+      impl_->NoteEventTime(it->second.last_event_time_us());
       // Touched even when a duplicate: a replay after a failed Put must rewrite the vector.
       touched.insert(row.subject_key);
     }
     vectors.reserve(touched.size());
     for (const auto& key : touched) {
       const auto& st = impl_->states.at(key);
-      if (st.empty()) continue;
+      if (!st.has_feature_rows()) continue;
       vectors.push_back(impl_->Vector(key, st));
     }
     impl_->stats.events += records.size();
@@ -248,7 +250,7 @@ Status Materializer::Run(store::EventLog& log, const MaterializerOptions& opts,
 Result<store::FeatureVector> Materializer::VectorFor(const std::string& subject_key) const {
   std::lock_guard<std::mutex> lock(impl_->mu);
   auto it = impl_->states.find(subject_key);
-  if (it == impl_->states.end() || it->second.empty()) {
+  if (it == impl_->states.end() || !it->second.has_feature_rows()) {
     return Status::NotFound("no state for that subject");
   }
   return impl_->Vector(it->first, it->second);

@@ -19,9 +19,12 @@
 
 #include "ctml/core/status.h"
 #include "ctml/features/spec.h"
-#include "ctml/store/event_log.h"
-#include "ctml/store/lake.h"
-#include "ctml/store/online_store.h"
+#include "ctml/store/event_log.h"     // LogRecord (Apply's input)
+#include "ctml/store/online_store.h"  // FeatureVector (VectorFor's result)
+
+namespace ctml::store {
+class Lake;
+}
 
 namespace ctml::features {
 
@@ -34,7 +37,7 @@ struct MaterializerOptions {
 
 struct MaterializerStats {
   uint64_t events = 0;           // records consumed from the topics
-  uint64_t duplicates = 0;       // records whose event_id was already in the state
+  uint64_t duplicates = 0;       // records Silver's dedupe rules dropped (already in the state)
   uint64_t invalid = 0;          // records that could not be parsed (skipped)
   uint64_t vectors_written = 0;  // vectors Put to the online store
   size_t subjects = 0;
@@ -48,14 +51,15 @@ class Materializer {
   Materializer(const Materializer&) = delete;
   Materializer& operator=(const Materializer&) = delete;
 
-  // Loads every subject's recent history from the spec's Silver table (none is fine) and
-  // writes each subject's vector as of its latest event_time.
+  // Loads every subject's history from the spec's Silver tables (none is fine) and writes each
+  // subject's vector as of its latest event_time.
   Status Rebuild(store::Lake& lake);
-  // Applies one batch of topic records: adds them (dedupe by event_id), then writes the vector
+  // Applies one batch of silver.<table> records (Silver's dedupe rules), then writes the vector
   // of every touched subject in one Put. Records that cannot be parsed are counted and skipped.
   Status Apply(const std::vector<store::LogRecord>& records);
-  // Consumes `opts.topic` in `opts.group` until `stop`: Poll, Apply, then Commit. A failed
-  // Apply rewinds to the committed offsets and retries after `opts.poll`.
+  // Consumes the silver.<table> topics of the spec's tables in `opts.group` until `stop`: Poll,
+  // Apply, then Commit. A failed Apply rewinds to the committed offsets and retries after
+  // `opts.poll`.
   Status Run(store::EventLog& log, const MaterializerOptions& opts, const std::atomic<bool>& stop);
 
   // The vector of `subject_key` as of its latest event_time (as written to the online store).
@@ -76,8 +80,9 @@ struct SnapshotReport {
 // Writes, for each date D in `dates` (YYYY-MM-DD; empty = every date with a Silver row of the
 // spec's tables, the days on which a vector can change),
 // features/offline/<view>/date=D/part-0.parquet with one row per subject that has events on or
-// before D: its vector as of its latest event at or before D 23:59:59.999999Z, which is what the
-// online store held at the end of D. `progress` (may be null) gets lines.
+// before D: its vector as of its latest event at or before D 23:59:59.999999Z (the online
+// store's definition; equal to what it held at the end of D when data arrives in event-time
+// order). `progress` (may be null) gets lines.
 Result<SnapshotReport> WriteDailySnapshots(store::Lake& lake, const FeatureSpec& spec,
                                            const std::vector<std::string>& dates,
                                            const std::function<void(const std::string&)>& progress);

@@ -6,12 +6,14 @@
 #include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
 #include "ctml/core/crypto.h"
 #include "ctml/features/engine.h"
 #include "ctml/process/silver_rows.h"
+#include "ctml/process/standards.h"
 
 namespace ctml::features {
 namespace {
@@ -71,9 +73,6 @@ std::string FormatDouble(double v) {
   return os.str();
 }
 
-}  // namespace
-
-namespace {
 constexpr std::pair<Agg, const char*> kAggNames[] = {
     {Agg::kLast, "last"},
     {Agg::kMean, "mean"},
@@ -171,7 +170,8 @@ bool Compare(CompareOp op, double value, double threshold) {
 // and series they read, and checks every name against the Silver schemas.
 class SpecParser {
  public:
-  SpecParser(FeatureSpec* spec, const Errors& err) : spec_(spec), err_(err) {}
+  SpecParser(FeatureSpec* spec, const Errors& err, const process::Standards* standards)
+      : spec_(spec), err_(err), standards_(standards) {}
 
   Status Parse(const YAML::Node& root) {
     CTML_RETURN_NOT_OK(
@@ -188,7 +188,15 @@ class SpecParser {
     if (const YAML::Node b = root["baseline"]) {
       if (!b.IsMap()) return err_.At(b, "'baseline' must be a mapping {table, where?}");
       CTML_RETURN_NOT_OK(CheckKeys(err_, b, {"table", "test", "where", "where_any"}, "baseline"));
-      CTML_ASSIGN_OR_RETURN(spec_->baseline_series_, SeriesOf(b, "", Agg::kCount));
+      std::string test;
+      if (b["test"]) {
+        CTML_ASSIGN_OR_RETURN(test, Scalar(err_, b, "test"));
+      }
+      CTML_ASSIGN_OR_RETURN(spec_->baseline_series_, SeriesOf(b, test, Agg::kCount));
+      spec_
+          ->tables_[static_cast<size_t>(
+              spec_->series_[static_cast<size_t>(spec_->baseline_series_)].table)]
+          .features = true;
     }
     const YAML::Node feats = root["features"];
     if (!feats) return err_.At(root, "missing 'features'");
@@ -226,7 +234,12 @@ class SpecParser {
                        "name '" + name + "' must contain " + ph + " when '" + key + "' is a list");
       }
     }
-    if (tests.empty()) tests.push_back("");
+    if (tests.empty()) {
+      if (name.find("{test}") != std::string::npos) {
+        return err_.At(f["name"], "name '" + name + "' uses {test} but the feature has no 'test'");
+      }
+      tests.push_back("");
+    }
     for (const std::string& test : tests) {
       for (const std::string& agg_text : aggs) {
         for (const std::string& window_text : windows) {
@@ -241,6 +254,11 @@ class SpecParser {
           }
           if (!seen_.insert(def.name).second) {
             return err_.At(f["name"], "duplicate feature name '" + def.name + "'");
+          }
+          for (const char* reserved : {"subject_key", "as_of", "spec_hash", "label", "date"}) {
+            if (def.name == reserved) {
+              return err_.At(f["name"], "'" + def.name + "' is a column of every feature table");
+            }
           }
           auto a = ParseAgg(agg_text);
           if (!a.ok()) return err_.At(f["agg"], a.status().message());
@@ -258,6 +276,8 @@ class SpecParser {
             def.window_us = *w;
           }
           CTML_ASSIGN_OR_RETURN(def.series, SeriesOf(f, test, def.agg));
+          spec_->tables_[static_cast<size_t>(spec_->series_[static_cast<size_t>(def.series)].table)]
+              .features = true;
           spec_->names_.push_back(def.name);
           spec_->features_.push_back(std::move(def));
         }
@@ -346,6 +366,9 @@ class SpecParser {
     auto column = [&](const YAML::Node& at, const std::string& col) -> Result<int> {
       const int c = schema->Column(col);
       if (c < 0) return err_.At(at, "table '" + table + "' has no column '" + col + "'");
+      if (schema->columns[static_cast<size_t>(c)].type == process::ColumnType::kTimestampUs) {
+        return err_.At(at, "column '" + col + "' is a timestamp: windows already use event_time");
+      }
       auto& cols = spec_->tables_[static_cast<size_t>(sd.table)].columns;
       auto it = std::find(cols.begin(), cols.end(), col);
       if (it != cols.end()) return static_cast<int>(it - cols.begin());
@@ -363,6 +386,25 @@ class SpecParser {
         if (l == "false" || l == "no") return std::string("false");
         return err_.At(at,
                        "column '" + col + "' is boolean: expected true or false, not '" + v + "'");
+      }
+      // Silver's enumerated text columns (docs/data/silver.md), and test codes against the
+      // standardization tables: a value that can never match is an error, not a silent NaN.
+      static const std::map<std::pair<std::string, std::string>, std::set<std::string>> kEnums = {
+          {{"adverse_events", "severity"}, {"MILD", "MODERATE", "SEVERE"}},
+          {{"labs", "range_flag"}, {"LOW", "NORMAL", "HIGH", "ABNORMAL"}},
+      };
+      if (auto e = kEnums.find({table, col}); e != kEnums.end() && !e->second.count(v)) {
+        std::string known;
+        for (const auto& k : e->second) known += (known.empty() ? "" : ", ") + k;
+        return err_.At(at,
+                       "'" + v + "' is not a value of " + table + "." + col + " (" + known + ")");
+      }
+      if (col == "test_code" && standards_ != nullptr) {
+        const char* domain = table == "labs" ? "LB" : "VS";
+        if (standards_->ByCode(domain, v) == nullptr) {
+          return err_.At(at, "unknown " + std::string(domain) + " test code '" + v +
+                                 "' (the codes are in the standards tables, tests.csv)");
+        }
       }
       if (type == process::ColumnType::kDouble || type == process::ColumnType::kInt64 ||
           type == process::ColumnType::kInt32) {
@@ -406,7 +448,8 @@ class SpecParser {
       if (!IsTestCode(test)) return err_.At(node["test"], "bad test code '" + test + "'");
       Condition c;
       CTML_ASSIGN_OR_RETURN(c.column, column(node["test"], "test_code"));
-      c.values = {test};
+      CTML_ASSIGN_OR_RETURN(std::string code, normalize(node["test"], "test_code", test));
+      c.values = {code};
       common.push_back(std::move(c));
     }
     if (const YAML::Node w = node["where"]) {
@@ -529,25 +572,34 @@ class SpecParser {
 
   FeatureSpec* spec_;
   const Errors& err_;
+  const process::Standards* standards_;  // nullptr: test codes are not checked
   std::set<std::string> seen_;
 };
 
 Result<FeatureSpec> FeatureSpec::Load(const Config& cfg) {
-  std::string path = cfg.GetString("features.spec", "config/features/clinical.yaml");
-  std::filesystem::path p(path);
-  if (p.is_relative() && !cfg.dir().empty()) p = std::filesystem::path(cfg.dir()) / p;
-  return LoadFile(p.lexically_normal().string());
+  auto resolve = [&](const std::string& path) {
+    std::filesystem::path p(path);
+    if (p.is_relative() && !cfg.dir().empty()) p = std::filesystem::path(cfg.dir()) / p;
+    return p.lexically_normal().string();
+  };
+  // Test codes are checked against the same tables Level 2 standardizes with.
+  CTML_ASSIGN_OR_RETURN(auto standards, process::Standards::Load(resolve(cfg.GetString(
+                                            "process.standards_dir", "config/standards"))));
+  return LoadFile(resolve(cfg.GetString("features.spec", "config/features/clinical.yaml")),
+                  &standards);
 }
 
-Result<FeatureSpec> FeatureSpec::LoadFile(const std::string& path) {
+Result<FeatureSpec> FeatureSpec::LoadFile(const std::string& path,
+                                          const process::Standards* standards) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::NotFound("feature spec not found: " + path);
   std::stringstream ss;
   ss << in.rdbuf();
-  return FromYaml(ss.str(), std::filesystem::path(path).filename().string());
+  return FromYaml(ss.str(), std::filesystem::path(path).filename().string(), standards);
 }
 
-Result<FeatureSpec> FeatureSpec::FromYaml(const std::string& text, const std::string& source_name) {
+Result<FeatureSpec> FeatureSpec::FromYaml(const std::string& text, const std::string& source_name,
+                                          const process::Standards* standards) {
   const Errors err(source_name);
   YAML::Node root;
   try {
@@ -560,7 +612,7 @@ Result<FeatureSpec> FeatureSpec::FromYaml(const std::string& text, const std::st
   if (!root.IsMap()) return Status::Invalid(source_name + ": the spec must be a YAML mapping");
   FeatureSpec spec;
   try {
-    SpecParser parser(&spec, err);
+    SpecParser parser(&spec, err, standards);
     CTML_RETURN_NOT_OK(parser.Parse(root));
   } catch (const YAML::Exception& e) {
     return err.AtLine(e.mark.line, e.msg);

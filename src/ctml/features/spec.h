@@ -17,6 +17,10 @@
 #include "ctml/core/config.h"
 #include "ctml/core/status.h"
 
+namespace ctml::process {
+class Standards;
+}
+
 namespace ctml::features {
 
 enum class Agg {
@@ -50,6 +54,7 @@ bool Compare(CompareOp op, double value, double threshold);
 struct TableDef {
   std::string name;                  // "vitals": lake dir silver/vitals, topic silver.vitals
   std::vector<std::string> columns;  // in first-use order; rows carry values in this order
+  bool features = false;             // read by a feature or the baseline (not only by labels)
 };
 
 // `column` (index into the table's columns) has one of `values` (compared as text: strings as
@@ -93,11 +98,15 @@ struct LabelDef {
 
 class FeatureSpec {
  public:
-  // Reads the file named by cfg "features.spec" (relative paths resolve against cfg.dir()).
+  // Reads the file named by cfg "features.spec" (relative paths resolve against cfg.dir()) and
+  // checks its test codes against the standards tables of "process.standards_dir".
   static Result<FeatureSpec> Load(const Config& cfg);
-  static Result<FeatureSpec> LoadFile(const std::string& path);
+  // `standards` (may be null: codes unchecked) validates test codes.
+  static Result<FeatureSpec> LoadFile(const std::string& path,
+                                      const process::Standards* standards = nullptr);
   // `source_name` prefixes error messages ("clinical.yaml:12: ...").
-  static Result<FeatureSpec> FromYaml(const std::string& text, const std::string& source_name);
+  static Result<FeatureSpec> FromYaml(const std::string& text, const std::string& source_name,
+                                      const process::Standards* standards = nullptr);
 
   // The feature set's name: online-store view, features/offline/<name>/, model manifests.
   const std::string& view() const { return view_; }

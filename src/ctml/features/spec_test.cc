@@ -11,6 +11,7 @@
 
 #include "ctml/core/config.h"
 #include "ctml/core/time.h"
+#include "ctml/process/standards.h"
 
 namespace ctml::features {
 namespace {
@@ -354,10 +355,6 @@ features:
 
 // Two `where` conditions written in the other key order are the same filter (a YAML mapping has
 // no order), so the canonical text, and the hash, should not change.
-// DISABLED: fails -- SpecParser::SeriesOf (spec.cc) appends the conditions to the series'
-// canonical text in the order the YAML lists them, so reordering the keys of one `where`
-// changes spec_hash (and stops the two features from sharing a series). Re-enable once the
-// conditions are sorted by column in the canonical text.
 TEST(FeatureSpecTest, HashIgnoresTheKeyOrderOfAWhereMapping) {
   auto a = Parse(R"(name: t
 entity: subject
@@ -432,11 +429,76 @@ TEST(FeatureSpecTest, BadFeaturesNameFileAndLine) {
        "t.yaml:5: feature name 'X-Y' must match"},
       {"{table: vitals, test: SPO2, agg: last, window: 24h}", "t.yaml:5: missing 'name'"},
       {"{name: x, table: vitals, test: SPO2, window: 24h}", "t.yaml:5: missing 'agg'"},
+      // Values that could never match are errors, not silent NaN / 0 features.
+      {"{name: x, table: adverse_events, where: {severity: severe}, agg: count, window: all}",
+       "t.yaml:5: 'severe' is not a value of adverse_events.severity (MILD, MODERATE, SEVERE)"},
+      {"{name: x, table: labs, where: {range_flag: H}, agg: count, window: all}",
+       "t.yaml:5: 'H' is not a value of labs.range_flag"},
+      {"{name: x, table: adverse_events, where: {serious: Y}, agg: count, window: all}",
+       "t.yaml:5: column 'serious' is boolean: expected true or false, not 'Y'"},
+      {"{name: x, table: vitals, where: {visit_num: one}, agg: count, window: all}",
+       "t.yaml:5: column 'visit_num' is numeric: 'one' is not a number"},
+      {"{name: x, table: exposure, value: dose, end: event_time, agg: dose_total, window: all}",
+       "t.yaml:5: column 'event_time' is a timestamp"},
+      {"{name: label, table: vitals, test: SPO2, agg: last, window: 24h}",
+       "t.yaml:5: 'label' is a column of every feature table"},
+      {"{name: \"x_{test}\", table: vitals, agg: count, window: 24h}",
+       "t.yaml:5: name 'x_{test}' uses {test} but the feature has no 'test'"},
   };
   for (const auto& [line, expect] : cases) {
     SCOPED_TRACE(line);
     ExpectError(std::string(kErrBase) + "  - " + line + "\n", expect);
   }
+}
+
+TEST(FeatureSpecTest, TestCodesAreCheckedAgainstTheStandardsTables) {
+  auto standards = process::Standards::Load(std::string(CTML_SOURCE_DIR) + "/config/standards");
+  ASSERT_TRUE(standards.ok()) << standards.status().ToString();
+  const std::string base = std::string(kErrBase);
+  auto ok = FeatureSpec::FromYaml(
+      base + "  - {name: x, table: labs, test: ALT, agg: last, window: all}\n", "t.yaml",
+      &*standards);
+  EXPECT_TRUE(ok.ok()) << ok.status().ToString();
+  auto bad = FeatureSpec::FromYaml(
+      base + "  - {name: x, table: labs, test: POTASSIUM, agg: last, window: all}\n", "t.yaml",
+      &*standards);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("t.yaml:5: unknown LB test code 'POTASSIUM'"),
+            std::string::npos)
+      << bad.status().message();
+  auto where = FeatureSpec::FromYaml(
+      base +
+          "  - {name: x, table: vitals, where: {test_code: [SPO2, O2SAT]}, agg: count, "
+          "window: all}\n",
+      "t.yaml", &*standards);
+  ASSERT_FALSE(where.ok());
+  EXPECT_NE(where.status().message().find("unknown VS test code 'O2SAT'"), std::string::npos);
+  // The committed spec passes through the same check (Load reads process.standards_dir).
+  auto cfg = Config::FromYaml("features:\n  spec: config/features/clinical.yaml\n", CTML_SOURCE_DIR,
+                              false);
+  ASSERT_TRUE(cfg.ok());
+  auto spec = FeatureSpec::Load(*cfg);
+  EXPECT_TRUE(spec.ok()) << spec.status().ToString();
+}
+
+TEST(FeatureSpecTest, BaselineAppliesItsTestAndMarksFeatureTables) {
+  auto spec = Parse(R"(name: v
+entity: subject
+baseline: {table: vitals, test: WEIGHT}
+features:
+  - {name: x, table: labs, test: ALT, agg: last, window: all}
+labels:
+  - {name: y, table: disposition, horizon: 30d}
+)");
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  const SeriesDef& b = spec->series()[static_cast<size_t>(spec->baseline_series())];
+  ASSERT_EQ(b.any_of.size(), 1u);
+  ASSERT_EQ(b.any_of[0].size(), 1u);
+  EXPECT_EQ(b.any_of[0][0].values, std::vector<std::string>{"WEIGHT"});
+  // Tables read by features or the baseline move a vector's as_of; label-only tables do not.
+  EXPECT_TRUE(spec->tables()[static_cast<size_t>(spec->TableIndex("vitals"))].features);
+  EXPECT_TRUE(spec->tables()[static_cast<size_t>(spec->TableIndex("labs"))].features);
+  EXPECT_FALSE(spec->tables()[static_cast<size_t>(spec->TableIndex("disposition"))].features);
 }
 
 TEST(FeatureSpecTest, ErrorsPointAtTheLineOfTheBadKey) {

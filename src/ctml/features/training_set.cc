@@ -37,8 +37,6 @@ Status ParseGrid(const std::string& text, TrainingSetOptions* opts) {
   return Status::OK();
 }
 
-namespace {
-
 const char* GridName(const TrainingSetOptions& o) {
   switch (o.grid) {
     case Grid::kVisits:
@@ -50,6 +48,8 @@ const char* GridName(const TrainingSetOptions& o) {
   }
   return "step";
 }
+
+namespace {
 
 // The subject's first visit: its earliest vitals or labs row (else its first event).
 int64_t FirstVisit(const FeatureSpec& spec, const SubjectState& st) {
@@ -107,6 +107,9 @@ Result<TrainingSet> BuildTrainingSet(store::Lake& lake, const FeatureSpec& spec,
   if (opts.grid == Grid::kStep && opts.grid_step_us <= 0) {
     return Status::Invalid("grid_step_us must be > 0", "grid_step_us");
   }
+  if (opts.from_us && opts.to_us && *opts.from_us > *opts.to_us) {
+    return Status::Invalid("--from is after --to", "from");
+  }
 
   // Inputs: the Silver file list (paths + sizes) identifies the data the set was built from.
   CTML_ASSIGN_OR_RETURN(auto files, SilverFiles(lake, spec));
@@ -128,11 +131,12 @@ Result<TrainingSet> BuildTrainingSet(store::Lake& lake, const FeatureSpec& spec,
   ts.label = label;
   ts.spec_hash = spec.spec_hash();
   ts.feature_names = spec.names();
-  const std::string id_source =
-      "ctml-training-set/2\nspec_hash=" + spec.spec_hash() + "\n" + spec.CanonicalLabel(*ldef) +
-      "grid=" + GridName(opts) + "\ngrid_step_us=" + std::to_string(opts.grid_step_us) +
-      "\nfrom_us=" + std::to_string(opts.from_us) + "\nto_us=" + std::to_string(opts.to_us) +
-      "\nstrict=" + (opts.strict ? "1" : "0") + "\n" + inputs;
+  const std::string id_source = "ctml-training-set/2\nspec_hash=" + spec.spec_hash() + "\n" +
+                                spec.CanonicalLabel(*ldef) + "grid=" + GridName(opts) +
+                                "\ngrid_step_us=" + std::to_string(opts.grid_step_us) +
+                                "\nfrom_us=" + (opts.from_us ? std::to_string(*opts.from_us) : "") +
+                                "\nto_us=" + (opts.to_us ? std::to_string(*opts.to_us) : "") +
+                                "\nstrict=" + (opts.strict ? "1" : "0") + "\n" + inputs;
   ts.dataset_id = HexEncode(Sha256(id_source)).substr(0, 16);
 
   std::vector<double> values;  // row-major doubles for the Parquet file
@@ -140,11 +144,11 @@ Result<TrainingSet> BuildTrainingSet(store::Lake& lake, const FeatureSpec& spec,
   size_t done = 0;
   for (const auto& [subject_key, state] : states) {
     ++done;
-    if (state.empty()) continue;
+    if (!state.has_feature_rows()) continue;
     bool any = false;
     for (int64_t as_of : GridTimes(spec, state, opts)) {
-      if (opts.from_us > 0 && as_of < opts.from_us) continue;
-      if (opts.to_us > 0 && as_of > opts.to_us) break;
+      if (opts.from_us && as_of < *opts.from_us) continue;
+      if (opts.to_us && as_of > *opts.to_us) break;
       const LabelOutcome y = Label(*ldef, state, as_of);
       if (y == LabelOutcome::kCensored) {
         ++ts.censored;
@@ -196,8 +200,8 @@ Result<TrainingSet> BuildTrainingSet(store::Lake& lake, const FeatureSpec& spec,
         {"options",
          {{"grid", GridName(opts)},
           {"grid_step_us", opts.grid_step_us},
-          {"from_us", opts.from_us},
-          {"to_us", opts.to_us},
+          {"from_us", opts.from_us ? nlohmann::json(*opts.from_us) : nlohmann::json()},
+          {"to_us", opts.to_us ? nlohmann::json(*opts.to_us) : nlohmann::json()},
           {"strict", opts.strict}}},
         {"inputs", input_list},
         {"created_at", FormatIso8601(NowMicros())},

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,8 +32,8 @@ enum class Grid {
 struct TrainingSetOptions {
   Grid grid = Grid::kStep;
   int64_t grid_step_us = 3600LL * 1000000;  // kStep: one example per subject per hour
-  int64_t from_us = 0;                      // 0 = from each subject's first event
-  int64_t to_us = 0;                        // 0 = up to the data's end
+  std::optional<int64_t> from_us;           // none: from each subject's first visit
+  std::optional<int64_t> to_us;             // none: up to the data's end
   bool strict = false;                      // also require received_at <= as_of
   bool write = true;                        // write datasets/<label>/<id>/part-0.parquet
 };
@@ -57,6 +58,8 @@ struct TrainingSet {
 // `progress` (may be null) gets a line per table read and per 1,000 subjects.
 // Parses "visits", "daily" or a step duration ("1h") into opts->grid (and grid_step_us).
 Status ParseGrid(const std::string& text, TrainingSetOptions* opts);
+// "visits", "daily" or "step".
+const char* GridName(const TrainingSetOptions& opts);
 
 Result<TrainingSet> BuildTrainingSet(store::Lake& lake, const FeatureSpec& spec,
                                      const std::string& label, const TrainingSetOptions& opts,

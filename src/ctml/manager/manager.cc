@@ -355,9 +355,13 @@ Status Manager::WaitDrained() {
 Status Manager::EnsureOfflineFeatures() {
   CTML_ASSIGN_OR_RETURN(std::string uri, cfg_.Require("lake.uri"));
   CTML_ASSIGN_OR_RETURN(auto lake, store::OpenLake(uri));
-  CTML_ASSIGN_OR_RETURN(auto files, lake->List("features/offline"));
+  // The feature set's own folder: snapshots of an older set (another name) do not count.
+  const std::string dir =
+      "features/offline/" + cfg_.GetString("serve.view", std::string(kOnlineView));
+  CTML_ASSIGN_OR_RETURN(auto files, lake->List(dir));
   if (!files.empty()) {
-    out() << "Offline features: " << files.size() << " snapshot files already" << std::endl;
+    out() << "Offline features: " << files.size() << " snapshot files already in " << dir
+          << std::endl;
     return Status::OK();
   }
   out() << "Offline features: writing daily as-of snapshots (ctml features --batch --all)"

@@ -254,14 +254,14 @@ TEST(OptionsTest, Level3UtilitiesBecomeFeaturesCommands) {
   o = Parse("--level 3 --compare-stores 2014-01-02 --query-online-features 01-701-1015");
   ASSERT_TRUE(o.ok());
   EXPECT_THAT(o->feature_tools, ElementsAre(Args{"compare-stores", "--date", "2014-01-02"},
-                                            Args{"query-online", "01-701-1015"}));
+                                            Args{"query-online", "--", "01-701-1015"}));
   o = Parse(
       "--query-offline-features 2014-01-02 --monitor-feature-pipeline "
       "--inspect-feature-volume clinical -s");
   ASSERT_TRUE(o.ok());
   EXPECT_TRUE(o->summary);
   EXPECT_THAT(o->feature_tools, ElementsAre(Args{"query-offline", "--date", "2014-01-02"},
-                                            Args{"monitor"}, Args{"volume", "clinical"}));
+                                            Args{"monitor"}, Args{"volume", "--", "clinical"}));
   // The patient id is required.
   EXPECT_THROW(Parse("--query-online-features"), CLI::ParseError);
   EXPECT_TRUE(Parse("-s")->feature_tools.empty());

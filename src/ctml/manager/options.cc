@@ -114,7 +114,8 @@ Result<ManagerOptions> ValidateManagerFlags(const ManagerFlags& f) {
     if (value == kNotGiven) return;
     std::vector<std::string> args = {sub};
     if (!value.empty()) {
-      if (option[0] != '\0') args.push_back(option);
+      // "--" first for a positional value, so an id that starts with '-' is not an option.
+      args.push_back(option[0] != '\0' ? option : "--");
       args.push_back(value);
     }
     o.feature_tools.push_back(std::move(args));

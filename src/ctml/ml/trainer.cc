@@ -68,7 +68,10 @@ std::map<std::string, std::string> ParamsOf(const TrainOptions& o) {
           {"seed", std::to_string(o.seed)},
           {"nthread", std::to_string(p.nthread)},
           {"target_sensitivity", Fmt(o.target_sensitivity)},
-          {"grid_step_us", std::to_string(o.dataset.grid_step_us)},
+          {"grid", features::GridName(o.dataset)},
+          {"grid_step_us", o.dataset.grid == features::Grid::kStep
+                               ? std::to_string(o.dataset.grid_step_us)
+                               : std::string()},
           {"strict", o.dataset.strict ? "true" : "false"}};
 }
 
