@@ -60,21 +60,29 @@ void BM_FeatureVectorFrom96hOfVitals(benchmark::State& state) {
     state.SkipWithError(spec.status().ToString().c_str());
     return;
   }
-  features::SubjectState subject;
+  features::SubjectState subject(*spec);
   std::mt19937 rng(1);
   std::normal_distribution<double> noise(0, 1);
   const char* codes[] = {"SPO2", "RESP", "PULSE", "TEMP", "SYSBP", "DIABP"};
   const double base[] = {97, 15, 75, 36.8, 120, 78};
+  const int vitals = spec->TableIndex("vitals");
+  const auto& columns = spec->tables()[static_cast<size_t>(vitals)].columns;
   int64_t t0 = NowMicros() - 96 * kMicrosPerHour;
   for (int h = 0; h < 96; ++h) {
     for (int c = 0; c < 6; ++c) {
-      features::Observation o;
-      o.event_time_us = t0 + h * kMicrosPerHour;
-      o.received_at_us = o.event_time_us;
-      o.test_code = codes[c];
-      o.value = base[c] + noise(rng);
-      o.event_id = std::to_string(h) + codes[c];
-      subject.Add(o);
+      features::Row row;
+      row.table = vitals;
+      row.subject_key = "S1";
+      row.event_id = std::to_string(h) + codes[c];
+      row.event_time_us = t0 + h * kMicrosPerHour;
+      row.received_at_us = row.event_time_us;
+      row.precision = "minute";
+      row.cells.assign(columns.size(), features::Cell::Null());
+      for (size_t k = 0; k < columns.size(); ++k) {
+        if (columns[k] == "test_code") row.cells[k] = features::Cell::Text(codes[c]);
+        if (columns[k] == "value") row.cells[k] = features::Cell::Number(base[c] + noise(rng));
+      }
+      subject.Apply(*spec, row);
     }
   }
   int64_t as_of = t0 + 95 * kMicrosPerHour;
