@@ -79,6 +79,10 @@ class HttpServer {
 
   // Registers a handler for an exact path. Must be called before Start/Run.
   void Route(const std::string& method, const std::string& path, Handler handler);
+  // Registers a handler for every path starting with `prefix` (e.g. "/api/v1/models/"); the
+  // handler parses the rest of req.path. Exact routes win, then the longest matching prefix; a
+  // path whose best prefix lacks the method is 405. Must be called before Start/Run.
+  void RoutePrefix(const std::string& method, const std::string& prefix, Handler handler);
 
   // Binds and starts serving on background threads; returns once listening.
   Status Start();

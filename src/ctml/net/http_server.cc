@@ -77,6 +77,7 @@ struct HttpServer::Impl {
 
   ServerOptions opts;
   std::map<std::string, std::map<std::string, Handler>> routes;
+  std::map<std::string, std::map<std::string, Handler>> prefix_routes;  // prefix -> method -> h
 
   // Declared before ioc: coroutine frames destroyed with the io_context may still touch these.
   std::mutex mu;
@@ -129,20 +130,40 @@ struct HttpServer::Impl {
         .Observe(seconds);
   }
 
+  // The handlers for `path`: the exact route, else the longest matching prefix route. `route`
+  // receives the metrics label ("unmatched", the path, or "<prefix>*" so that path parameters
+  // do not multiply the label values).
+  const std::map<std::string, Handler>* Match(const std::string& path, std::string* route) const {
+    auto rit = routes.find(path);
+    if (rit != routes.end()) {
+      *route = rit->first;
+      return &rit->second;
+    }
+    const std::map<std::string, Handler>* best = nullptr;
+    size_t best_len = 0;
+    for (const auto& [prefix, handlers] : prefix_routes) {
+      if (path.starts_with(prefix) && (best == nullptr || prefix.size() > best_len)) {
+        best = &handlers;
+        best_len = prefix.size();
+        *route = prefix + "*";
+      }
+    }
+    if (best == nullptr) *route = "unmatched";
+    return best;
+  }
+
   // Runs the matching handler; never throws. `route` receives the metrics label.
   HttpResponse Dispatch(const HttpRequest& req, std::string* route) {
-    auto rit = routes.find(req.path);
-    if (rit == routes.end()) {
-      *route = "unmatched";
+    const auto* handlers = Match(req.path, route);
+    if (handlers == nullptr) {
       return HttpResponse::Error(404, "NOT_FOUND", "no route for " + req.path);
     }
-    *route = rit->first;
-    auto mit = rit->second.find(req.method);
-    if (mit == rit->second.end()) {
+    auto mit = handlers->find(req.method);
+    if (mit == handlers->end()) {
       std::string allow;
-      for (const auto& [m, h] : rit->second) allow += (allow.empty() ? "" : ", ") + m;
-      HttpResponse r = HttpResponse::Error(
-          405, "METHOD_NOT_ALLOWED", "method " + req.method + " not allowed on " + rit->first);
+      for (const auto& [m, h] : *handlers) allow += (allow.empty() ? "" : ", ") + m;
+      HttpResponse r = HttpResponse::Error(405, "METHOD_NOT_ALLOWED",
+                                           "method " + req.method + " not allowed on " + req.path);
       r.headers.emplace_back("Allow", allow);
       return r;
     }
@@ -151,9 +172,9 @@ struct HttpServer::Impl {
     } catch (const std::exception& e) {
       // Never log e.what(): parse errors can quote request bytes.
       log::Error(kComponent, "handler threw",
-                 {{"service", opts.service}, {"path", rit->first}, {"type", typeid(e).name()}});
+                 {{"service", opts.service}, {"path", *route}, {"type", typeid(e).name()}});
     } catch (...) {
-      log::Error(kComponent, "handler threw", {{"service", opts.service}, {"path", rit->first}});
+      log::Error(kComponent, "handler threw", {{"service", opts.service}, {"path", *route}});
     }
     return HttpResponse::Error(500, "INTERNAL", "internal server error");
   }
@@ -248,8 +269,7 @@ struct HttpServer::Impl {
       }
 
       if (too_large) {
-        auto rit = routes.find(req.path);
-        route = rit == routes.end() ? "unmatched" : rit->first;
+        (void)Match(req.path, &route);
         resp = HttpResponse::Error(
             413, "PAYLOAD_TOO_LARGE",
             "request body exceeds " + std::to_string(opts.max_body_bytes) + " bytes");
@@ -485,6 +505,11 @@ HttpServer::~HttpServer() {
 
 void HttpServer::Route(const std::string& method, const std::string& path, Handler handler) {
   impl_->routes[path][method] = std::move(handler);
+}
+
+void HttpServer::RoutePrefix(const std::string& method, const std::string& prefix,
+                             Handler handler) {
+  impl_->prefix_routes[prefix][method] = std::move(handler);
 }
 
 Status HttpServer::Start() { return impl_->Start(); }

@@ -145,6 +145,45 @@ TEST(HttpServer, RoutesUnknownPathAndWrongMethod) {
   server.Wait();
 }
 
+TEST(HttpServer, PrefixRoutesExactWinsThenLongestPrefix) {
+  HttpServer server(TestOptions("prefix-test"));
+  auto echo = [](const std::string& tag) {
+    return [tag](const HttpRequest& req) { return HttpResponse::Text(200, tag + " " + req.path); };
+  };
+  server.RoutePrefix("GET", "/api/", echo("api"));
+  server.RoutePrefix("GET", "/api/models/", echo("models"));
+  server.RoutePrefix("POST", "/api/models/", echo("post"));
+  server.Route("GET", "/api/models/special", echo("exact"));
+  ASSERT_TRUE(server.Start().ok());
+  HttpClient client("127.0.0.1", server.port());
+
+  auto body = [&](const std::string& method, const std::string& target) {
+    auto r = client.Request(method, target, "", "text/plain");
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? std::to_string(r->status) + " " + r->body : std::string("error");
+  };
+  EXPECT_EQ(body("GET", "/api/models/special"), "200 exact /api/models/special");
+  EXPECT_EQ(body("GET", "/api/models/m1/versions/2"), "200 models /api/models/m1/versions/2");
+  EXPECT_EQ(body("POST", "/api/models/m1/aliases/x"), "200 post /api/models/m1/aliases/x");
+  EXPECT_EQ(body("GET", "/api/runs/r1?x=1"), "200 api /api/runs/r1");
+  EXPECT_EQ(body("GET", "/api/models/"), "200 models /api/models/");
+  // The prefix itself without its trailing slash does not match it.
+  EXPECT_EQ(body("GET", "/api"), "404 " + ErrorBody("NOT_FOUND", "no route for /api", ""));
+  // The longest matching prefix decides the method: 405 names the allowed ones.
+  auto wrong = client.Request("DELETE", "/api/models/m1", "", "text/plain");
+  ASSERT_TRUE(wrong.ok());
+  EXPECT_EQ(wrong->status, 405);
+  EXPECT_EQ(wrong->headers.at("allow"), "GET, POST");
+  // Built-ins stay exact routes.
+  auto health = client.Get("/health");
+  ASSERT_TRUE(health.ok());
+  EXPECT_EQ(health->status, 200);
+  server.Stop();
+  server.Wait();
+  // One metrics label per prefix, not per path.
+  EXPECT_NE(Metrics().Exposition().find("path=\"/api/models/*\""), std::string::npos);
+}
+
 TEST(HttpServer, JsonEchoWithHeadersAndQuery) {
   HttpServer server(TestOptions("echo-test"));
   server.Route("POST", "/echo", [](const HttpRequest& req) {
