@@ -26,6 +26,7 @@ const std::vector<ServiceRow>& ServiceTable() {
     {2, RowKind::kService, "process",      "process",     "process",     false, "7 raw topics",               "lake silver/ + silver.<table>",              "standardize, dedupe, quarantine",        ""},
     {3, RowKind::kService, "features",     "features",    "features",    false, "7 silver.<table> topics",    "online store + lake features/",              "feature materializer",                   ""},
     {4, RowKind::kService, "serve",        "serve",       "serve",       true,  "online store, lake models/", "HTTP /v1/predict",                           "model serving",                          "POST /v1/predict;GET /ready;POST /model/reload"},
+    {4, RowKind::kService, "registry",     "registry serve", "registry", true, "meta store, lake models/", "HTTP /api/v1 (registry API)",              "model registry + tracking API",          "GET /api/v1/models;GET /api/v1/models/{name};GET /api/v1/models/{name}/versions/{v};GET /api/v1/models/{name}/versions/{v}/card;GET /api/v1/models/{name}/compare;POST /api/v1/models/{name}/aliases/{alias};GET /api/v1/runs;GET /api/v1/runs/{run_id};GET /ready"},
     {4, RowKind::kJob,     "generate",     "generate",    "demo",        false, "demo.* config",              "gateway (HTTP)",                             "demo data generator (one-shot)",         ""},
     {4, RowKind::kJob,     "train",        "train",       "train",       false, "lake silver/ (PIT join)",    "lake models/ + registry",                     "model training (one-shot)",              ""},
   };

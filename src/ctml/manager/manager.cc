@@ -98,7 +98,14 @@ std::vector<std::string> Manager::CommandFor(const ServiceRow& row) const {
     argv.push_back("--config");
     argv.push_back(env_.config_path);
   }
-  argv.push_back(row.command);
+  // The command column may name a subcommand path ("registry serve"): one argument per word.
+  size_t start = 0;
+  while (start < row.command.size()) {
+    size_t end = row.command.find(' ', start);
+    if (end == std::string::npos) end = row.command.size();
+    if (end > start) argv.push_back(row.command.substr(start, end - start));
+    start = end + 1;
+  }
   return argv;
 }
 

@@ -109,6 +109,9 @@ TEST(LevelsTest, LookupsByLevelAndName) {
   names.clear();
   for (const auto& r : RowsInLevels(4, 4, RowKind::kJob)) names.push_back(r.name);
   EXPECT_THAT(names, ElementsAre("generate", "train"));
+  names.clear();
+  for (const auto& r : RowsInLevels(4, 4, RowKind::kService)) names.push_back(r.name);
+  EXPECT_THAT(names, ElementsAre("serve", "registry"));
   EXPECT_TRUE(RowsInLevels(1, 0).empty());
 
   const ServiceRow* serve = FindRow("serve");
@@ -116,6 +119,11 @@ TEST(LevelsTest, LookupsByLevelAndName) {
   EXPECT_EQ(serve->level, 4);
   EXPECT_TRUE(serve->has_ready);
   EXPECT_EQ(serve->PortKey(), "serve.port");
+  const ServiceRow* registry = FindRow("registry");
+  ASSERT_NE(registry, nullptr);
+  EXPECT_EQ(registry->level, 4);
+  EXPECT_TRUE(registry->has_ready);
+  EXPECT_EQ(registry->PortKey(), "registry.port");
   const ServiceRow* sink = FindRow("bronze-sink");
   ASSERT_NE(sink, nullptr);
   EXPECT_EQ(sink->PortKey(), "bronze_sink.port");
@@ -144,7 +152,7 @@ TEST(LevelsTest, EveryServicePortAndStoreUriIsInTheShippedConfig) {
       EXPECT_TRUE(cfg->Require(row.config_key).ok()) << row.config_key;
     }
   }
-  EXPECT_EQ(ports.size(), 6u);
+  EXPECT_EQ(ports.size(), 7u);
 }
 
 TEST(LevelsTest, ParseLevel) {
@@ -314,6 +322,9 @@ TEST(SupervisorTest, SpawnsADetachedDaemonAndStopsItWithSigterm) {
   EXPECT_TRUE(CommandLineHas(*pid, "sleep"));
   EXPECT_TRUE(CommandLineHas(*pid, "300.125"));
   EXPECT_FALSE(CommandLineHas(*pid, "gateway"));
+  EXPECT_TRUE(CommandLineHas(*pid, "sleep 300.125"));  // a subcommand path: consecutive args
+  EXPECT_FALSE(CommandLineHas(*pid, "300.125 sleep"));
+  EXPECT_FALSE(CommandLineHas(*pid, "sleep 300"));
 
   ASSERT_TRUE(WritePidFile(pid_path, *pid).ok());
   ProcessInfo info = InspectPidFile(pid_path, "sleep");
@@ -446,6 +457,10 @@ TEST(ManagerTest, PathsAndCommandLines) {
   EXPECT_EQ(m.LogPath("serve"), dir.path() + "/var/logs/serve.log");
   EXPECT_THAT(m.CommandFor(*FindRow("bronze-sink")),
               ElementsAre("/opt/ctml/bin/ctml", "--config", "/etc/ctml-test.yaml", "bronze-sink"));
+  // A subcommand path becomes one argument per word.
+  EXPECT_THAT(
+      m.CommandFor(*FindRow("registry")),
+      ElementsAre("/opt/ctml/bin/ctml", "--config", "/etc/ctml-test.yaml", "registry", "serve"));
 }
 
 TEST(ManagerTest, StopStopsServicesOfTheLevelsAndCleansPidFiles) {

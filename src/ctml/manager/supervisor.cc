@@ -222,16 +222,33 @@ bool CommandLineHas(pid_t pid, std::string_view token) {
   if (!in) return true;  // cannot tell
   std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (all.empty()) return true;  // kernel thread or exiting; cannot tell
+  std::vector<std::string_view> args;
   size_t start = 0;
-  bool first = true;
   while (start <= all.size()) {
     size_t end = all.find('\0', start);
     if (end == std::string::npos) end = all.size();
-    std::string_view arg(all.data() + start, end - start);
-    if (arg == token) return true;
-    if (first && fs::path(std::string(arg)).filename() == token) return true;
-    first = false;
+    args.emplace_back(all.data() + start, end - start);
     start = end + 1;
+  }
+  if (token.find(' ') != std::string_view::npos) {
+    // A subcommand path ("registry serve"): consecutive arguments, one per word.
+    std::vector<std::string_view> words;
+    for (size_t b = 0; b < token.size();) {
+      size_t e = token.find(' ', b);
+      if (e == std::string_view::npos) e = token.size();
+      if (e > b) words.push_back(token.substr(b, e - b));
+      b = e + 1;
+    }
+    for (size_t i = 0; i + words.size() <= args.size(); ++i) {
+      if (std::equal(words.begin(), words.end(), args.begin() + static_cast<std::ptrdiff_t>(i))) {
+        return true;
+      }
+    }
+    return false;
+  }
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == token) return true;
+    if (i == 0 && fs::path(std::string(args[i])).filename() == token) return true;
   }
   return false;
 }

@@ -42,8 +42,9 @@ Result<int> RunJob(const std::vector<std::string>& argv);
 // True when `pid` exists and is not a zombie (reaps it first when it is our own child).
 bool IsProcessAlive(pid_t pid);
 
-// Whether the process' command line has an argument equal to `token` (true when /proc cannot
-// tell). Guards against acting on a recycled pid.
+// Whether the process' command line has an argument equal to `token`, or for a token of
+// several space-separated words ("registry serve") consecutive arguments equal to them (true
+// when /proc cannot tell). Guards against acting on a recycled pid.
 bool CommandLineHas(pid_t pid, std::string_view token);
 
 enum class StopOutcome { kNotRunning, kTerminated, kKilled };
