@@ -24,7 +24,7 @@ import uuid
 CTML = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build/bin/ctml"
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PORTS = {"GATEWAY": 18082, "BRONZE_SINK": 18083, "PROCESS": 18084, "FEATURES": 18085,
-         "SERVE": 18000, "MLLP": 12576, "MLLP_HTTP": 18086}
+         "SERVE": 18000, "MLLP": 12576, "MLLP_HTTP": 18086, "REGISTRY": 15000}
 # Ids the test posts itself, plus the rejected ones: none may ever land under var/.
 OWN_IDS = ["PTE2E0000%d" % i for i in range(1, 4)]
 REJECTED_IDS = ["PTBADHR900", "PTBADXX001"]
@@ -135,9 +135,18 @@ class Level4EndToEnd(unittest.TestCase):
         r = self.manager("-s", "-h", "--level", "4")
         out = r.stdout + r.stderr
         self.assertEqual(r.returncode, 0, out)
-        for svc in ("gateway", "bronze-sink", "process", "features", "serve"):
+        for svc in ("gateway", "bronze-sink", "process", "features", "serve", "registry"):
             self.assertIn(svc, out)
         self.assertNotRegex(out, r"\bDOWN\b")
+
+    def test_5a_registry_api_lists_the_trained_model(self):
+        status, body = http("GET", PORTS["REGISTRY"], "/api/v1/models")
+        self.assertEqual(status, 200, body)
+        names = [m["name"] for m in json.loads(body)["models"]]
+        self.assertIn("vitals_risk", names)
+        status, body = http("GET", PORTS["REGISTRY"], "/api/v1/models/vitals_risk/versions/production")
+        self.assertEqual(status, 200, body)
+        self.assertEqual(json.loads(body)["name"], "vitals_risk")
 
     def test_5b_lake_holds_every_layer(self):
         lake = os.path.join(self.var, "lake")
