@@ -12,6 +12,7 @@ DEB_PACKAGES=(
   libboost1.81-dev libssl-dev libsqlite3-dev sqlite3 libxgboost-dev
   libsimdjson-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev libxxhash-dev libreadstat-dev clang-format
+  libcairo2-dev
 )
 
 missing=()

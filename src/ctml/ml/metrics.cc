@@ -87,6 +87,28 @@ double PrAuc(Labels y, Scores p) {
   return ap;
 }
 
+std::vector<RocPoint> RocCurve(Labels y, Scores p) {
+  size_t n = std::min(y.size(), p.size());
+  int64_t npos = 0;
+  for (size_t i = 0; i < n; ++i) npos += Pos(y[i]) ? 1 : 0;
+  const int64_t nneg = static_cast<int64_t>(n) - npos;
+  std::vector<RocPoint> out;
+  if (npos == 0 || nneg == 0) return out;
+  auto idx = OrderDesc(p.first(n));
+  out.push_back({0.0, 0.0, std::numeric_limits<double>::infinity()});
+  int64_t tp = 0, fp = 0;
+  for (size_t i = 0; i < n;) {
+    size_t j = i;
+    while (j < n && p[idx[j]] == p[idx[i]]) {
+      (Pos(y[idx[j]]) ? tp : fp) += 1;
+      ++j;
+    }
+    out.push_back({Ratio(fp, nneg), Ratio(tp, npos), static_cast<double>(p[idx[i]])});
+    i = j;
+  }
+  return out;
+}
+
 double Brier(Labels y, Scores p) {
   size_t n = std::min(y.size(), p.size());
   if (n == 0) return kNaN;

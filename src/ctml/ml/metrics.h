@@ -21,6 +21,15 @@ double RocAuc(Labels y, Scores p);
 // Average precision: sum over distinct thresholds of (recall_n - recall_{n-1}) * precision_n.
 // NaN without positives.
 double PrAuc(Labels y, Scores p);
+// One point of the ROC curve: predicted positive when p >= threshold.
+struct RocPoint {
+  double fpr = 0, tpr = 0;
+  double threshold = 0;  // +inf for the leading (0, 0) point
+};
+// ROC curve: (0, 0) at threshold +inf, then one point per distinct score in descending order,
+// the last (lowest score) being (1, 1). Tied scores move along a diagonal, so the trapezoid area
+// under the points equals RocAuc. Empty when one class is absent.
+std::vector<RocPoint> RocCurve(Labels y, Scores p);
 // Mean squared error of the probability.
 double Brier(Labels y, Scores p);
 // Mean negative log-likelihood, probabilities clipped to [1e-15, 1 - 1e-15].

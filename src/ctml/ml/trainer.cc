@@ -5,12 +5,16 @@
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
+#include <set>
+#include <string_view>
 
 #include "ctml/core/ids.h"
 #include "ctml/core/json.h"
 #include "ctml/core/time.h"
+#include "ctml/features/spec.h"
 #include "ctml/features/training_set.h"
 #include "ctml/ml/metrics.h"
+#include "ctml/ml/model_card.h"
 #include "ctml/ml/split.h"
 #include "ctml/store/lake.h"
 #include "ctml/store/meta_store.h"
@@ -74,6 +78,52 @@ std::map<std::string, std::string> ParamsOf(const TrainOptions& o) {
                                : std::string()},
           {"strict", o.dataset.strict ? "true" : "false"}};
 }
+
+// --- model card (issue 6 item 3; see ml/model_card.h)
+SplitCounts CountSplit(const features::TrainingSet& ts, const std::vector<size_t>& rows) {
+  SplitCounts c;
+  std::set<std::string_view> subjects;
+  for (size_t r : rows) {
+    subjects.insert(ts.subject_keys[r]);
+    c.positives += ts.y[r] > 0.5f ? 1 : 0;
+  }
+  c.rows = static_cast<int64_t>(rows.size());
+  c.subjects = static_cast<int64_t>(subjects.size());
+  return c;
+}
+
+// Everything the card needs that the trainer knows before registration; version, artifact_uri
+// and trained_at are filled in once the version is registered.
+ModelCardInput CardInput(const TrainOptions& o, const features::TrainingSet& ts, const Split& split,
+                         const std::map<std::string, double>& metrics, double threshold,
+                         const std::map<size_t, double>& gain) {
+  ModelCardInput c;
+  c.name = o.model_name;
+  c.label = o.label;
+  if (const auto* def = o.spec->FindLabel(o.label)) c.label_description = def->description;
+  c.dataset_id = ts.dataset_id;
+  c.dataset_path = ts.dataset_path;
+  c.spec_hash = ts.spec_hash;
+  c.grid = features::GridName(o.dataset);
+  if (o.dataset.grid == features::Grid::kStep) {
+    const int64_t min = o.dataset.grid_step_us / (60 * kMicrosPerSecond);
+    c.grid +=
+        min % 60 == 0 ? " " + std::to_string(min / 60) + "h" : " " + std::to_string(min) + "m";
+  }
+  if (o.dataset.strict) c.grid += ", strict (received_at <= as_of)";
+  c.code_version = CTML_VERSION;
+  c.train = CountSplit(ts, split.train);
+  c.valid = CountSplit(ts, split.valid);
+  c.test = CountSplit(ts, split.test);
+  c.threshold = threshold;
+  c.target_sensitivity = o.target_sensitivity;
+  c.metrics = metrics;
+  c.top_features = TopFeaturesByGain(ts.feature_names, gain, 15);
+  c.intended_use = o.intended_use;
+  c.limitations = o.limitations;
+  return c;
+}
+// --- end model card
 
 class Trainer {
  public:
@@ -237,6 +287,12 @@ class Trainer {
     }
     Json params_json = Json::object();
     for (const auto& [k, v] : run.params) params_json[k] = v;
+    // Model card inputs (card.md and the plots are written with the artifacts, step 7).
+    ModelCardInput card = CardInput(o_, ts, split, m, threshold, gain);
+    card.run_id = result_.run_id;
+    card.calibration = CalibrationTable(test.y, p_test, 10, true);
+    card.roc = RocCurve(test.y, p_test);
+    card.baseline_roc = RocCurve(test.y, p_base);
 
     // 6. Register: the version number is known only after CreateModelVersion; predict it so the
     // manifest handed to the registry names the same version and artifact folder.
@@ -268,6 +324,8 @@ class Trainer {
                      {"booster", "gbtree"},
                      {"artifact_uri", artifact_uri(next_version)},
                      {"imputation", "missing values are NaN and handled natively by XGBoost"}};
+    manifest["card"] = kCardFile;
+    manifest["plots"] = {kRocPlotFile, kCalibrationPlotFile};
     CTML_ASSIGN_OR_RETURN(auto mv,
                           meta_.CreateModelVersion(name, result_.run_id, artifact_uri(next_version),
                                                    manifest.dump()));
@@ -290,6 +348,16 @@ class Trainer {
         lake_.PutBytes(result_.artifact_uri + "/manifest.json", result_.manifest_json + "\n"));
     Progress("wrote %s/{model.ubj,manifest.json} (%zu bytes model)", result_.artifact_uri.c_str(),
              model_bytes.size());
+    card.metrics = m;  // as in the manifest
+    card.version = mv.version;
+    card.artifact_uri = result_.artifact_uri;
+    card.trained_at = manifest["trained_at"].get<std::string>();
+    CTML_ASSIGN_OR_RETURN(auto card_files, RenderModelCardFiles(card));
+    for (const auto& [file, bytes] : card_files) {
+      CTML_RETURN_NOT_OK(lake_.PutBytes(result_.artifact_uri + "/" + file, bytes));
+    }
+    Progress("wrote %s/{%s,%s,%s} (model card)", result_.artifact_uri.c_str(), kCardFile,
+             kRocPlotFile, kCalibrationPlotFile);
 
     // 8. Run record.
     run.status = "FINISHED";

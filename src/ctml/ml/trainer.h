@@ -44,6 +44,8 @@ struct TrainOptions {
   features::TrainingSetOptions dataset;
   std::string actor = "cli";
   bool verbose = true;  // progress lines on stderr
+  // Model card text (config); empty: DefaultIntendedUse(label) / DefaultLimitations().
+  std::string intended_use, limitations;
 };
 
 struct TrainResult {

@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -15,6 +17,7 @@
 #include "ctml/features/spec.h"
 #include "ctml/ml/booster.h"
 #include "ctml/ml/metrics.h"
+#include "ctml/ml/model_card.h"
 #include "ctml/store/factory.h"
 
 namespace ctml::ml {
@@ -245,6 +248,38 @@ TEST_F(TrainerTest, RejectsBadOptions) {
   o = opts_;
   o.target_sensitivity = 1.5;
   EXPECT_EQ(TrainModel(o, *lake_, *meta_).status().code(), StatusCode::kInvalid);
+}
+
+TEST_F(TrainerTest, WritesModelCardAndPlots) {
+  WriteSilver();
+  auto r = TrainModel(opts_, *lake_, *meta_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  auto card = lake_->GetBytes(r->artifact_uri + "/card.md");
+  ASSERT_TRUE(card.ok()) << card.status().ToString();
+  EXPECT_NE(card->find("# Model card: vitals_risk v1"), std::string::npos);
+  EXPECT_NE(card->find("| ROC-AUC | " + FormatMetric(r->metrics.at("roc_auc")) + " | [" +
+                       FormatMetric(r->metrics.at("roc_auc_ci_low")) + ", " +
+                       FormatMetric(r->metrics.at("roc_auc_ci_high")) + "] |"),
+            std::string::npos)
+      << *card;
+  EXPECT_NE(card->find("| test | "), std::string::npos);
+  EXPECT_NE(card->find("![ROC](roc.png)"), std::string::npos);
+  EXPECT_NE(card->find(r->run_id), std::string::npos);
+  EXPECT_EQ(card->find("SUBJ"), std::string::npos);  // no subject keys in the card
+  for (const char* png : {"/roc.png", "/calibration.png"}) {
+    auto bytes = lake_->GetBytes(r->artifact_uri + png);
+    ASSERT_TRUE(bytes.ok()) << png << ": " << bytes.status().ToString();
+    EXPECT_EQ(bytes->substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8)) << png;
+  }
+  auto manifest = nlohmann::json::parse(*lake_->GetBytes(r->artifact_uri + "/manifest.json"));
+  EXPECT_EQ(manifest["card"], "card.md");
+  EXPECT_EQ(manifest["plots"], nlohmann::json::array({"roc.png", "calibration.png"}));
+  if (const char* dir = std::getenv("CTML_CARD_DUMP_DIR")) {  // to look at a real card
+    for (const char* f : {"card.md", "roc.png", "calibration.png"}) {
+      std::ofstream(std::string(dir) + "/" + f, std::ios::binary)
+          << *lake_->GetBytes(r->artifact_uri + "/" + f);
+    }
+  }
 }
 
 }  // namespace
