@@ -15,6 +15,7 @@
 
 #include "ctml/cli/commands.h"
 #include "ctml/core/time.h"
+#include "ctml/ml/mlflow.h"
 #include "ctml/ml/registry.h"
 #include "ctml/net/auth.h"
 #include "ctml/net/http.h"
@@ -134,13 +135,21 @@ Status Show(store::MetaStore& meta, const RegistryArgs& a) {
   return Status::OK();
 }
 
-Status Promote(store::MetaStore& meta, const RegistryArgs& a) {
+Status Promote(store::MetaStore& meta, const RegistryArgs& a, const std::string& mlflow_uri) {
   CTML_ASSIGN_OR_RETURN(
       auto p, registry::Promote(meta, a.name, a.version, a.promote_alias, a.actor, a.reason));
   std::printf("%s/%lld -> %s (was %s)\n", p.name.c_str(), static_cast<long long>(p.version),
               p.alias.c_str(),
               p.previous_version == 0 ? "unset"
                                       : ("version " + std::to_string(p.previous_version)).c_str());
+  if (!mlflow_uri.empty()) {  // MLflow mirror: move its alias too; our registry already moved
+    auto tracker = ml::MlflowTracker::Create(mlflow_uri);
+    Status st =
+        tracker.ok() ? (*tracker)->SetAlias(a.name, p.version, a.promote_alias) : tracker.status();
+    if (!st.ok())
+      std::fprintf(stderr, "registry promote: warning: MLflow alias not moved: %s\n",
+                   st.ToString().c_str());
+  }
   return Status::OK();
 }
 
@@ -289,7 +298,7 @@ void RegisterRegistryCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
     } else if (args->runs->parsed()) {
       st = Runs(**meta, *args);
     } else {
-      st = Promote(**meta, *args);
+      st = Promote(**meta, *args, cfg->GetString("tracking.mlflow_uri", ""));
     }
     *exit_code = st.ok() ? kExitOk : Fail(name, st);
   });

@@ -62,6 +62,7 @@ Status RunTrain(const Config& cfg, const features::FeatureSpec& spec, const Trai
     CTML_RETURN_NOT_OK(features::ParseGrid(a.grid, &o.dataset));
   }
 
+  o.mlflow_uri = cfg.GetString("tracking.mlflow_uri", "");
   CTML_ASSIGN_OR_RETURN(auto r, ml::TrainModel(o, *lake, *meta));
   auto m = [&](const char* k) {
     auto it = r.metrics.find(k);

@@ -14,6 +14,7 @@
 #include "ctml/features/spec.h"
 #include "ctml/features/training_set.h"
 #include "ctml/ml/metrics.h"
+#include "ctml/ml/mlflow.h"
 #include "ctml/ml/model_card.h"
 #include "ctml/ml/split.h"
 #include "ctml/store/lake.h"
@@ -149,6 +150,7 @@ class Trainer {
       (void)up;  // the training error is the one to report
       return st;
     }
+    if (!o_.mlflow_uri.empty()) LogToMlflow(run);
     return std::move(result_);
   }
 
@@ -162,6 +164,30 @@ class Trainer {
     std::fprintf(stderr, "\n");
     va_end(ap);
   }
+
+  // --- MLflow mirror (issue 6 item 2; see ml/mlflow.h). Not a training failure when it fails:
+  // a warning and the tag mlflow_error on our run; on success the tag mlflow_run_id.
+  void LogToMlflow(store::RunRecord& run) {
+    auto auc = result_.metrics.find("roc_auc");
+    std::string description = "ctml " + result_.name + " v" + std::to_string(result_.version) +
+                              ", dataset " + result_.dataset_id + ", test roc_auc " +
+                              (auc == result_.metrics.end() ? "n/a" : Fmt(auc->second));
+    Status st = LogTrainingToMlflow(o_.mlflow_uri, &run, result_.name, result_.version,
+                                    result_.artifact_uri, result_.alias, description);
+    if (st.ok()) {
+      Progress("logged run and %s v%lld to MLflow (run %s)", result_.name.c_str(),
+               static_cast<long long>(result_.version), run.tags["mlflow_run_id"].c_str());
+    } else {
+      std::fprintf(stderr, "[train] warning: MLflow logging failed: %s\n", st.ToString().c_str());
+      run.tags["mlflow_error"] = st.message().substr(0, 500);
+    }
+    Status up = meta_.UpdateRun(run);
+    if (!up.ok()) {
+      std::fprintf(stderr, "[train] warning: cannot tag run with MLflow result: %s\n",
+                   up.ToString().c_str());
+    }
+  }
+  // --- end MLflow mirror
 
   Status Train(store::RunRecord& run) {
     const std::string& name = o_.model_name;

@@ -44,6 +44,9 @@ struct TrainOptions {
   features::TrainingSetOptions dataset;
   std::string actor = "cli";
   bool verbose = true;  // progress lines on stderr
+  // When set (tracking.mlflow_uri, "http://host:port"), the run and the model version (+ alias)
+  // are also logged to that MLflow server; a failure there only warns (tag mlflow_error).
+  std::string mlflow_uri;
   // Model card text (config); empty: DefaultIntendedUse(label) / DefaultLimitations().
   std::string intended_use, limitations;
 };
