@@ -3,7 +3,7 @@
 //   ctml features --batch --date 2024-03-01         daily offline snapshot(s)
 //   ctml features --batch --all
 //   ctml features training-set --label ae_discontinuation_30d --grid visits|daily|1h
-//                              [--from D] [--to D] [--strict]
+//                              [--from D] [--to D] [--strict] [--study STUDYID]
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <cstdio>
@@ -32,6 +32,7 @@ struct FeaturesArgs {
   bool strict = false;
   std::string grid = "visits";
   std::string from, to;
+  std::string study;
   bool no_write = false;
   CLI::App* training_set = nullptr;
 };
@@ -144,6 +145,7 @@ Status RunTrainingSet(const Config& cfg, const features::FeatureSpec& spec, cons
     *out = (text->size() == 10 && std::string(name) == "to") ? *t + kMicrosPerDay - 1 : *t;
   }
   opts.strict = a.strict;
+  opts.study = a.study;
   opts.write = !a.no_write;
   CTML_ASSIGN_OR_RETURN(auto lake, store::OpenLake(cfg.GetString("lake.uri")));
   CTML_ASSIGN_OR_RETURN(
@@ -178,6 +180,7 @@ void RegisterFeaturesCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
                  "daily, or a step such as 1h (default visits)");
   ts->add_option("--from", args->from, "First example time (YYYY-MM-DD or ISO-8601)");
   ts->add_option("--to", args->to, "Last example time (YYYY-MM-DD: that whole day)");
+  ts->add_option("--study", args->study, "Only this study_id's Silver rows (default: all)");
   ts->add_flag("--no-write", args->no_write, "Compute and print the id without writing");
   args->training_set = ts;
   RegisterFeatureTools(cmd, g, exit_code);

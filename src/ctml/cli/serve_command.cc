@@ -1,5 +1,10 @@
 // `ctml serve`: the Level 4 prediction service.
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
 
 #include "ctml/cli/commands.h"
 #include "ctml/core/log.h"
@@ -29,14 +34,32 @@ int RunServe(const GlobalOptions& g) {
   auto cache = store::OpenCache(cfg->GetString("cache.uri", "memory://"));
   if (!cache.ok()) return Fail("serve", cache.status());
 
-  serve::ModelHolder models(**meta, **lake, cfg->GetString("serve.model", "vitals_risk"),
-                            cfg->GetString("serve.alias", "production"));
-  Status first = models.Reload();
-  if (!first.ok()) {
-    log::Info("serve", "no model yet; /ready stays false until one is promoted",
-              {{"reason", first.message()}});
+  auto keys = net::ApiKeys::FromConfig(*cfg);
+  if (!keys.ok()) return Fail("serve", keys.status());
+
+  // serve.model is the default; serve.models (a list) adds the other served models.
+  const std::string default_model = cfg->GetString("serve.model", "vitals_risk");
+  std::vector<std::string> names = {default_model};
+  std::stringstream list(cfg->GetString("serve.models", ""));
+  for (std::string n; std::getline(list, n, ',');) {
+    n.erase(0, n.find_first_not_of(" \t"));
+    n.erase(n.find_last_not_of(" \t") + 1);
+    if (!n.empty() && std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
   }
-  models.StartWatching(std::chrono::milliseconds(cfg->GetInt("serve.watch_interval_ms", 2000)));
+  const std::string alias = cfg->GetString("serve.alias", "production");
+  const auto interval = std::chrono::milliseconds(cfg->GetInt("serve.watch_interval_ms", 2000));
+  std::vector<std::unique_ptr<serve::ModelHolder>> holders;
+  std::vector<serve::ModelHolder*> models;
+  for (const auto& name : names) {
+    holders.push_back(std::make_unique<serve::ModelHolder>(**meta, **lake, name, alias));
+    Status first = holders.back()->Reload();
+    if (!first.ok()) {
+      log::Info("serve", "model not loaded yet; it is picked up once its alias is set",
+                {{"model", name}, {"reason", first.message()}});
+    }
+    holders.back()->StartWatching(interval);
+    models.push_back(holders.back().get());
+  }
 
   net::ServerOptions opts;
   opts.host = cfg->GetString("serve.host", "127.0.0.1");
@@ -47,7 +70,10 @@ int RunServe(const GlobalOptions& g) {
   serve::PredictionOptions popts;
   popts.view = cfg->GetString("serve.view", "clinical");
   popts.cache_ttl = std::chrono::seconds(cfg->GetInt("serve.cache_ttl_seconds", 3600));
-  serve::PredictionService service(popts, models, **online, **cache, **meta, std::move(*pseudo));
+  popts.default_model = default_model;
+  popts.audit = cfg->GetBool("serve.audit", true);
+  serve::PredictionService service(popts, models, **online, **cache, **meta, std::move(*pseudo),
+                                   std::move(*keys));
   service.Register(server);
   Status st = server.Run();
   return st.ok() ? kExitOk : Fail("serve", st);
@@ -57,7 +83,9 @@ int RunServe(const GlobalOptions& g) {
 
 void RegisterServeCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
   auto* sub = app.add_subcommand(
-      "serve", "Level 4: prediction service (POST /v1/predict, GET /ready) on serve.port");
+      "serve",
+      "Level 4: prediction service on serve.port (POST /v1/predict, GET /ready, POST "
+      "/model/reload, GET /metrics); serves serve.model (the default) and serve.models");
   sub->callback([&g, exit_code] { *exit_code = RunServe(g); });
 }
 

@@ -1,11 +1,18 @@
 // `ctml train`: Level 4 training. Builds the point-in-time training set, trains XGBoost, registers
-// the version and sets the "production" (or "staging") alias.
-//   ctml train [--model vitals_risk] [--label spo2_below_90_24h] [--seed 42]
+// the version and, when the promotion gate passes, points the "production" alias at it.
+//   ctml train [--model vitals_risk] [--label spo2_below_90_24h] [--config train.yaml] [--seed 42]
 //              [--target-sensitivity 0.8] [--max-rounds 400] [--strict] [--grid visits|daily|1h]
+//              [--study STUDYID]
+// Settings: the `train:` section of ctml.yaml, overridden key by key by --config FILE (a YAML
+// file with the same keys as that section, e.g. config/train/ae-discontinuation-30d.yaml),
+// overridden by the flags.
 #include <CLI/CLI.hpp>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <memory>
+#include <sstream>
 
 #include "ctml/cli/commands.h"
 #include "ctml/features/spec.h"
@@ -24,6 +31,8 @@ struct TrainArgs {
   int max_rounds = 0;
   bool strict = false;
   std::string grid;
+  std::string study;
+  std::string config;
   std::string actor;
 };
 
@@ -32,6 +41,28 @@ std::string F(double v) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%.4f", v);
   return buf;
+}
+
+// Applies a train.yaml (keys of the train: section) on top of ctml.yaml's train.* keys.
+Status OverlayTrainConfig(const std::string& path, Config* cfg) {
+  if (path.empty()) return Status::OK();
+  std::ifstream in(path);
+  if (!in) return Status::Invalid("cannot read --config " + path, "config");
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string dir = std::filesystem::absolute(path).parent_path().string();
+  CTML_ASSIGN_OR_RETURN(Config file, Config::FromYaml(text.str(), dir, /*apply_env=*/false));
+  for (const auto& [k, v] : file.values()) {
+    if (k.rfind("train.", 0) == 0) {
+      return Status::Invalid(path +
+                                 ": keys are those of the train: section without the 'train.' "
+                                 "prefix (found '" +
+                                 k + "')",
+                             "config");
+    }
+    cfg->Set("train." + k, v);
+  }
+  return Status::OK();
 }
 
 Status RunTrain(const Config& cfg, const features::FeatureSpec& spec, const TrainArgs& a) {
@@ -57,9 +88,21 @@ Status RunTrain(const Config& cfg, const features::FeatureSpec& spec, const Trai
   p.max_depth = static_cast<int>(cfg.GetInt("train.max_depth", p.max_depth));
   p.eta = cfg.GetDouble("train.eta", p.eta);
   p.nthread = static_cast<int>(cfg.GetInt("train.nthread", p.nthread));
+  p.min_child_weight = cfg.GetDouble("train.min_child_weight", p.min_child_weight);
+  p.subsample = cfg.GetDouble("train.subsample", p.subsample);
+  p.colsample_bytree = cfg.GetDouble("train.colsample_bytree", p.colsample_bytree);
   o.dataset.strict = a.strict || cfg.GetBool("train.strict", false);
-  if (!a.grid.empty()) {
-    CTML_RETURN_NOT_OK(features::ParseGrid(a.grid, &o.dataset));
+  const std::string grid = a.grid.empty() ? cfg.GetString("train.grid", "") : a.grid;
+  if (!grid.empty()) {
+    CTML_RETURN_NOT_OK(features::ParseGrid(grid, &o.dataset));
+  }
+  o.dataset.study = a.study.empty() ? cfg.GetString("train.study", "") : a.study;
+  o.gate.min_test_roc_auc = cfg.GetDouble("train.gate.min_test_roc_auc", 0.0);
+  o.gate.must_beat_production = cfg.GetBool("train.gate.must_beat_production", true);
+  o.gate.min_improvement = cfg.GetDouble("train.gate.min_improvement", 0.0);
+  if (!(o.gate.min_test_roc_auc >= 0 && o.gate.min_test_roc_auc <= 1)) {
+    return Status::Invalid("train.gate.min_test_roc_auc must be in [0, 1]",
+                           "train.gate.min_test_roc_auc");
   }
 
   o.mlflow_uri = cfg.GetString("tracking.mlflow_uri", "");
@@ -68,8 +111,15 @@ Status RunTrain(const Config& cfg, const features::FeatureSpec& spec, const Trai
     auto it = r.metrics.find(k);
     return it == r.metrics.end() ? std::nan("") : it->second;
   };
-  std::printf("model        %s version %lld -> alias %s\n", r.name.c_str(),
-              static_cast<long long>(r.version), r.alias.c_str());
+  if (r.gate_passed) {
+    std::printf("model        %s version %lld -> production\n", r.name.c_str(),
+                static_cast<long long>(r.version));
+    std::printf("gate         passed: %s\n", r.gate_reason.c_str());
+  } else {
+    std::printf("model        %s version %lld registered, NOT promoted\n", r.name.c_str(),
+                static_cast<long long>(r.version));
+    std::printf("gate         failed: %s\n", r.gate_reason.c_str());
+  }
   std::printf("run_id       %s\n", r.run_id.c_str());
   std::printf("dataset      %s (%s)\n", r.dataset_id.c_str(), o.label.c_str());
   std::printf("rows         train %.0f / valid %.0f / test %.0f, positives %.0f\n", m("n_train"),
@@ -104,11 +154,17 @@ void RegisterTrainCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
   cmd->add_flag("--strict", args->strict, "Features also require received_at <= as_of");
   cmd->add_option("--grid", args->grid,
                   "Example times per subject: visits, daily or a step such as 1h (default 1h)");
+  cmd->add_option("--study", args->study,
+                  "Train on this study_id's Silver rows only (default: train.study, else all)");
+  cmd->add_option("--config", args->config,
+                  "YAML file with keys of ctml.yaml's train: section (model, label, grid, study, "
+                  "gate.*, ...) overriding it");
   cmd->add_option("--actor", args->actor, "Who is training, for the audit trail (default cli)");
   cmd->callback([&g, exit_code, args] {
     auto cfg = LoadConfig(g, "train");
-    if (!cfg.ok()) {
-      Fail("train", cfg.status());
+    Status overlay = cfg.ok() ? OverlayTrainConfig(args->config, &*cfg) : Status::OK();
+    if (!cfg.ok() || !overlay.ok()) {
+      Fail("train", cfg.ok() ? overlay : cfg.status());
       *exit_code = kExitConfig;
       return;
     }

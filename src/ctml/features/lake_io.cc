@@ -176,7 +176,7 @@ Result<std::vector<Cell>> Cells(const arrow::Table& t, const std::string& name) 
 }  // namespace
 
 Status AddTable(const FeatureSpec& spec, int table_index, const arrow::Table& table,
-                SubjectStates* states, ReadStats* stats) {
+                SubjectStates* states, ReadStats* stats, const std::string& study) {
   CTML_ASSIGN_OR_RETURN(auto event_id, Strings(table, "event_id"));
   CTML_ASSIGN_OR_RETURN(auto subject, Strings(table, "subject_key"));
   CTML_ASSIGN_OR_RETURN(auto event_time, Micros(table, "event_time"));
@@ -188,6 +188,10 @@ Status AddTable(const FeatureSpec& spec, int table_index, const arrow::Table& ta
   if (table.GetColumnByName("precision")) {
     CTML_ASSIGN_OR_RETURN(precision, Strings(table, "precision"));
   }
+  std::vector<std::optional<std::string>> study_id;
+  if (!study.empty()) {
+    CTML_ASSIGN_OR_RETURN(study_id, Strings(table, "study_id"));
+  }
   const TableDef& def = spec.tables()[static_cast<size_t>(table_index)];
   std::vector<std::vector<Cell>> cols;
   for (const auto& c : def.columns) {
@@ -197,6 +201,10 @@ Status AddTable(const FeatureSpec& spec, int table_index, const arrow::Table& ta
   const size_t n = static_cast<size_t>(table.num_rows());
   for (size_t i = 0; i < n; ++i) {
     if (stats) ++stats->rows;
+    if (!study.empty() && study_id[i].value_or("") != study) {
+      if (stats) ++stats->other_study;
+      continue;
+    }
     if (!event_id[i] || !subject[i] || !event_time[i]) {
       if (stats) ++stats->skipped;
       continue;
@@ -239,7 +247,8 @@ Result<std::vector<store::LakeFile>> SilverFiles(store::Lake& lake, const Featur
 }
 
 Result<SubjectStates> ReadSubjects(store::Lake& lake, const FeatureSpec& spec, ReadStats* stats,
-                                   const std::function<void(const std::string&)>& progress) {
+                                   const std::function<void(const std::string&)>& progress,
+                                   const std::string& study) {
   SubjectStates states;
   for (size_t t = 0; t < spec.tables().size(); ++t) {
     const TableDef& def = spec.tables()[t];
@@ -251,13 +260,14 @@ Result<SubjectStates> ReadSubjects(store::Lake& lake, const FeatureSpec& spec, R
     }
     std::vector<std::string> columns = {"event_id",   "subject_key", "dedupe_key",
                                         "event_time", "received_at", "precision"};
+    if (!study.empty()) columns.push_back("study_id");
     columns.insert(columns.end(), def.columns.begin(), def.columns.end());
     const size_t before = stats ? stats->rows : 0;
     size_t n = 0;
     for (const auto& f : *files) {
       if (f.path.size() < 8 || f.path.compare(f.path.size() - 8, 8, ".parquet") != 0) continue;
       CTML_ASSIGN_OR_RETURN(auto table, lake.ReadParquetColumns(f.path, columns));
-      CTML_RETURN_NOT_OK(AddTable(spec, static_cast<int>(t), *table, &states, stats)
+      CTML_RETURN_NOT_OK(AddTable(spec, static_cast<int>(t), *table, &states, stats, study)
                              .WithContext("reading " + f.path));
       ++n;
     }

@@ -26,25 +26,28 @@ namespace ctml::features {
 using SubjectStates = std::map<std::string, SubjectState>;
 
 struct ReadStats {
-  size_t rows = 0;        // rows read
-  size_t applied = 0;     // rows that changed a subject's state
-  size_t duplicates = 0;  // rows Silver's dedupe rules dropped (already present or superseded)
-  size_t skipped = 0;     // rows missing event_id, subject_key or event_time
+  size_t rows = 0;         // rows read
+  size_t applied = 0;      // rows that changed a subject's state
+  size_t duplicates = 0;   // rows Silver's dedupe rules dropped (already present or superseded)
+  size_t skipped = 0;      // rows missing event_id, subject_key or event_time
+  size_t other_study = 0;  // rows left out by a study filter
 };
 
 // Applies the rows of one Silver table (`table_index` into spec.tables(); columns event_id,
 // subject_key, event_time, received_at, dedupe_key and the spec's columns of that table; absent
-// optional columns read as null) to `states`.
+// optional columns read as null) to `states`. A non-empty `study` keeps only rows whose study_id
+// equals it (the table then needs a study_id column).
 Status AddTable(const FeatureSpec& spec, int table_index, const arrow::Table& table,
-                SubjectStates* states, ReadStats* stats);
+                SubjectStates* states, ReadStats* stats, const std::string& study = "");
 
 // The Parquet files of every Silver table the spec reads (what a training set is built from).
 Result<std::vector<store::LakeFile>> SilverFiles(store::Lake& lake, const FeatureSpec& spec);
 
 // Reads every table the spec reads from silver/<table>/; absent tables give no rows.
-// `progress` (may be null) gets one line per table.
+// `progress` (may be null) gets one line per table. A non-empty `study` keeps that study's rows.
 Result<SubjectStates> ReadSubjects(store::Lake& lake, const FeatureSpec& spec, ReadStats* stats,
-                                   const std::function<void(const std::string&)>& progress = {});
+                                   const std::function<void(const std::string&)>& progress = {},
+                                   const std::string& study = "");
 
 // One record of a silver.<table> topic (JSON: every column, plus event_time_us and
 // received_at_us) as a Row of `table_index`.

@@ -125,7 +125,12 @@ Result<TrainingSet> BuildTrainingSet(store::Lake& lake, const FeatureSpec& spec,
   }
 
   ReadStats stats;
-  CTML_ASSIGN_OR_RETURN(SubjectStates states, ReadSubjects(lake, spec, &stats, progress));
+  CTML_ASSIGN_OR_RETURN(SubjectStates states,
+                        ReadSubjects(lake, spec, &stats, progress, opts.study));
+  if (!opts.study.empty() && states.empty()) {
+    return Status::NotFound("no Silver rows of study '" + opts.study + "' in " + lake.uri() +
+                            " (check the study_id, e.g. with ctml features monitor)");
+  }
 
   TrainingSet ts;
   ts.label = label;
@@ -136,7 +141,8 @@ Result<TrainingSet> BuildTrainingSet(store::Lake& lake, const FeatureSpec& spec,
                                 "\ngrid_step_us=" + std::to_string(opts.grid_step_us) +
                                 "\nfrom_us=" + (opts.from_us ? std::to_string(*opts.from_us) : "") +
                                 "\nto_us=" + (opts.to_us ? std::to_string(*opts.to_us) : "") +
-                                "\nstrict=" + (opts.strict ? "1" : "0") + "\n" + inputs;
+                                "\nstrict=" + (opts.strict ? "1" : "0") + "\n" +
+                                (opts.study.empty() ? "" : "study=" + opts.study + "\n") + inputs;
   ts.dataset_id = HexEncode(Sha256(id_source)).substr(0, 16);
 
   std::vector<double> values;  // row-major doubles for the Parquet file
@@ -202,7 +208,8 @@ Result<TrainingSet> BuildTrainingSet(store::Lake& lake, const FeatureSpec& spec,
           {"grid_step_us", opts.grid_step_us},
           {"from_us", opts.from_us ? nlohmann::json(*opts.from_us) : nlohmann::json()},
           {"to_us", opts.to_us ? nlohmann::json(*opts.to_us) : nlohmann::json()},
-          {"strict", opts.strict}}},
+          {"strict", opts.strict},
+          {"study", opts.study.empty() ? nlohmann::json() : nlohmann::json(opts.study)}}},
         {"inputs", input_list},
         {"created_at", FormatIso8601(NowMicros())},
     };

@@ -35,6 +35,7 @@ struct TrainingSetOptions {
   std::optional<int64_t> from_us;           // none: from each subject's first visit
   std::optional<int64_t> to_us;             // none: up to the data's end
   bool strict = false;                      // also require received_at <= as_of
+  std::string study;                        // non-empty: only this study_id's Silver rows
   bool write = true;                        // write datasets/<label>/<id>/part-0.parquet
 };
 

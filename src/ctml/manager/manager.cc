@@ -185,9 +185,11 @@ Status Manager::Start(int level) {
   }
   if (level >= kMaxLevel) {
     CTML_RETURN_NOT_OK(LoadDemoData());
+    CTML_RETURN_NOT_OK(LoadPilotData());
     CTML_RETURN_NOT_OK(WaitDrained());
     CTML_RETURN_NOT_OK(EnsureOfflineFeatures());
-    CTML_RETURN_NOT_OK(EnsureModel());
+    CTML_RETURN_NOT_OK(EnsureModel(cfg_.GetString("train.model", "vitals_risk"), {}));
+    EnsureExtraModels();
     CTML_RETURN_NOT_OK(MakeServingReady());
     PrintReadyBlock();
   } else {
@@ -384,8 +386,49 @@ Status Manager::EnsureOfflineFeatures() {
   return Status::OK();
 }
 
-Status Manager::EnsureModel() {
-  const std::string model = cfg_.GetString("train.model", "vitals_risk");
+// A path from the config, relative to the config file's directory.
+std::string Manager::ConfigPath(const std::string& value) const {
+  if (value.empty() || value[0] == '/') return value;
+  return (fs::path(cfg_.dir()) / value).lexically_normal().string();
+}
+
+Status Manager::LoadPilotData() {
+  const std::string dir = ConfigPath(cfg_.GetString("pilot.sdtm_dir", ""));
+  if (dir.empty()) return Status::OK();
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    out() << "Pilot data: " << dir << " not found; skipping it (and the models trained on it)"
+          << std::endl;
+    return Status::OK();
+  }
+  CTML_ASSIGN_OR_RETURN(std::string uri, cfg_.Require("meta.uri"));
+  const std::string key = "manager.pilot_imported";
+  {
+    CTML_ASSIGN_OR_RETURN(auto meta, store::OpenMetaStore(uri));
+    CTML_ASSIGN_OR_RETURN(auto done, meta->GetState(key));
+    if (done.has_value() && *done == dir) {
+      out() << "Pilot data: " << dir << " already imported" << std::endl;
+      return Status::OK();
+    }
+  }
+  out() << "Pilot data: importing the SDTM study " << dir << " (ctml import sdtm)" << std::endl;
+  std::vector<std::string> argv = {env_.self_exe};
+  if (!env_.config_path.empty()) {
+    argv.push_back("--config");
+    argv.push_back(env_.config_path);
+  }
+  argv.insert(argv.end(), {"import", "sdtm", dir});
+  CTML_ASSIGN_OR_RETURN(int rc, RunJob(argv));
+  if (rc != 0) {
+    return Status::Internal("ctml import sdtm " + dir + " failed (exit " + std::to_string(rc) +
+                            "); see the lines above");
+  }
+  // Re-imports would be deduplicated downstream anyway (stable event ids); this saves the time.
+  CTML_ASSIGN_OR_RETURN(auto meta, store::OpenMetaStore(uri));
+  return meta->PutState(key, dir);
+}
+
+Status Manager::EnsureModel(const std::string& model, const std::vector<std::string>& train_args) {
   CTML_ASSIGN_OR_RETURN(std::string uri, cfg_.Require("meta.uri"));
   {
     CTML_ASSIGN_OR_RETURN(auto meta, store::OpenMetaStore(uri));
@@ -399,17 +442,47 @@ Status Manager::EnsureModel() {
   out() << "Model: no production version of " << model << " yet; training (ctml train)"
         << std::endl;
   const ServiceRow* train = FindRow("train");
-  CTML_ASSIGN_OR_RETURN(int rc, RunJob(CommandFor(*train)));
+  std::vector<std::string> argv = CommandFor(*train);
+  argv.insert(argv.end(), train_args.begin(), train_args.end());
+  CTML_ASSIGN_OR_RETURN(int rc, RunJob(argv));
   if (rc != 0) return Status::Internal("ctml train failed (exit " + std::to_string(rc) + ")");
   trained_now_ = true;
   CTML_ASSIGN_OR_RETURN(auto meta, store::OpenMetaStore(uri));
   auto prod = meta->GetAlias(model, "production");
   if (!prod.ok()) {
-    return Status::FailedPrecondition("ctml train finished but " + model +
-                                      " has no 'production' alias (promotion gate failed?)");
+    return Status::FailedPrecondition(
+        "ctml train finished but " + model +
+        " has no 'production' alias: the promotion gate failed (reason above; "
+        "`ctml registry list` shows it)");
   }
   out() << "Model: " << model << " v" << prod->version << " is production" << std::endl;
   return Status::OK();
+}
+
+void Manager::EnsureExtraModels() {
+  std::stringstream list(cfg_.GetString("train.extra", ""));
+  for (std::string item; std::getline(list, item, ',');) {
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    if (item.empty()) continue;
+    const std::string path = ConfigPath(item);
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    auto file = in ? Config::FromYaml(text.str(), fs::path(path).parent_path().string(), false)
+                   : Result<Config>(Status::NotFound("cannot read " + path));
+    if (!file.ok() || file->GetString("model").empty()) {
+      out() << "Model: skipping train.extra " << item << ": "
+            << (file.ok() ? "it names no model" : file.status().message()) << std::endl;
+      continue;
+    }
+    const std::string study = file->GetString("study", "");
+    Status st = EnsureModel(file->GetString("model"), {"--config", path});
+    if (!st.ok()) {
+      out() << "Model: " << file->GetString("model") << " not served: " << st.message()
+            << (study.empty() ? "" : " (it trains on study " + study + ")") << std::endl;
+    }
+  }
 }
 
 Status Manager::MakeServingReady() {
@@ -462,6 +535,11 @@ void Manager::PrintReadyBlock() {
         << "  curl -s -X POST " << BaseUrl(ep) << "/v1/predict \\\n"
         << "    -H 'Content-Type: application/json' \\\n"
         << "    -d '{\"records\":[{\"patient_id\":\"" << DemoId(0) << "\"}]}'\n"
+        << "A CDISC pilot subject with the ae-discontinuation-30d model (USUBJID from dm.xpt):\n"
+        << "  curl -s -X POST " << BaseUrl(ep) << "/v1/predict \\\n"
+        << "    -H 'Content-Type: application/json' \\\n"
+        << "    -d '{\"model\":\"ae-discontinuation-30d\",\"explain\":true,"
+        << "\"records\":[{\"patient_id\":\"01-701-1015\"}]}'\n"
         << "\nStatus: ./pipeline-manager.sh -s -h   Stop: ./pipeline-manager.sh --stop"
         << std::endl;
 }

@@ -67,10 +67,15 @@ class Manager {
   Status WaitHealthy(const ServiceRow& row, pid_t pid);
   Status StartLevel0();
   Status LoadDemoData();
+  // Imports pilot.sdtm_dir (ctml import sdtm) once; skipped when unset or absent.
+  Status LoadPilotData();
   Status WaitDrained();
   // Writes features/offline/ snapshots (ctml features --batch --all) when there are none yet.
   Status EnsureOfflineFeatures();
-  Status EnsureModel();
+  // Trains `model` (ctml train + `train_args`) when it has no production version yet.
+  Status EnsureModel(const std::string& model, const std::vector<std::string>& train_args);
+  // The train.extra models (one --config file each); a failure is reported, not fatal.
+  void EnsureExtraModels();
   Status MakeServingReady();
   void PrintReadyBlock();
   Status StopService(const ServiceRow& row);
@@ -79,6 +84,7 @@ class Manager {
   void PrintLogTail(const std::string& service, size_t lines, const std::string& indent,
                     bool since_start = false);
   std::string DemoId(int index) const;
+  std::string ConfigPath(const std::string& value) const;
 
   Config cfg_;
   ManagerOptions options_;

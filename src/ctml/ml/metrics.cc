@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <numeric>
 #include <random>
+#include <string_view>
 
 namespace ctml::ml {
 
@@ -223,6 +225,40 @@ Interval BootstrapCi(const MetricFn& metric, Labels y, Scores p, int n_resamples
   ci.low = Percentile(values, 0.025);
   ci.high = Percentile(values, 0.975);
   return ci;
+}
+
+Interval BootstrapCiBySubject(const MetricFn& metric, Labels y, Scores p,
+                              std::span<const std::string> subjects, int n_resamples,
+                              uint64_t seed) {
+  const size_t n = std::min({y.size(), p.size(), subjects.size()});
+  if (n == 0 || n_resamples <= 0) return {kNaN, kNaN};
+  // Rows of each subject, subjects in first-seen order (deterministic for a given input).
+  std::vector<std::vector<size_t>> groups;
+  std::map<std::string_view, size_t> index;
+  for (size_t i = 0; i < n; ++i) {
+    auto [it, fresh] = index.try_emplace(subjects[i], groups.size());
+    if (fresh) groups.emplace_back();
+    groups[it->second].push_back(i);
+  }
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<size_t> pick(0, groups.size() - 1);
+  std::vector<float> ys, ps;
+  std::vector<double> values;
+  values.reserve(static_cast<size_t>(n_resamples));
+  for (int r = 0; r < n_resamples; ++r) {
+    ys.clear();
+    ps.clear();
+    for (size_t g = 0; g < groups.size(); ++g) {
+      for (size_t i : groups[pick(rng)]) {
+        ys.push_back(y[i]);
+        ps.push_back(p[i]);
+      }
+    }
+    double v = metric(ys, ps);
+    if (!std::isnan(v)) values.push_back(v);
+  }
+  if (values.empty()) return {kNaN, kNaN};
+  return {Percentile(values, 0.025), Percentile(values, 0.975)};
 }
 
 }  // namespace ctml::ml

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <span>
+#include <string>
 #include <vector>
 
 namespace ctml::ml {
@@ -68,5 +69,12 @@ using MetricFn = std::function<double(Labels, Scores)>;
 // AUC of a one-class resample) are skipped; {NaN, NaN} when none is defined.
 Interval BootstrapCi(const MetricFn& metric, Labels y, Scores p, int n_resamples = 200,
                      uint64_t seed = 42);
+
+// The same interval when rows are grouped by subject (several examples per subject are not
+// independent): each resample draws subjects with replacement and keeps all their rows, so the
+// interval reflects how many subjects were tested, not how many rows. Trainer's roc_auc CI.
+Interval BootstrapCiBySubject(const MetricFn& metric, Labels y, Scores p,
+                              std::span<const std::string> subjects, int n_resamples = 1000,
+                              uint64_t seed = 42);
 
 }  // namespace ctml::ml

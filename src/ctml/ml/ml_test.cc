@@ -130,6 +130,37 @@ TEST(Metrics, BootstrapCiBracketsAndIsDeterministic) {
   EXPECT_TRUE(std::isnan(none.low));
 }
 
+// Rows of one subject are correlated: resampling subjects gives a wider interval than resampling
+// rows when every subject contributes many copies of the same evidence.
+TEST(Metrics, BootstrapBySubjectResamplesSubjects) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> noise(0, 1);
+  V y, p;
+  std::vector<std::string> subjects;
+  for (int s = 0; s < 20; ++s) {
+    const float label = s % 2 == 0 ? 1.0f : 0.0f;
+    const float score = 1.0f / (1.0f + std::exp(-(label * 1.0f + noise(rng))));
+    for (int k = 0; k < 25; ++k) {  // 25 identical rows per subject
+      y.push_back(label);
+      p.push_back(score);
+      subjects.push_back("S" + std::to_string(s));
+    }
+  }
+  Interval rows = BootstrapCi(RocAuc, y, p, 500, 7);
+  Interval subj = BootstrapCiBySubject(RocAuc, y, p, subjects, 500, 7);
+  Interval again = BootstrapCiBySubject(RocAuc, y, p, subjects, 500, 7);
+  EXPECT_EQ(subj.low, again.low);
+  EXPECT_EQ(subj.high, again.high);
+  const double auc = RocAuc(y, p);
+  EXPECT_LE(subj.low, auc);
+  EXPECT_GE(subj.high, auc);
+  EXPECT_GT(subj.high - subj.low, 2 * (rows.high - rows.low));
+  // One subject of one class: no resample has both classes.
+  Interval none = BootstrapCiBySubject(RocAuc, V{1, 1}, V{0.1f, 0.2f},
+                                       std::vector<std::string>{"A", "A"}, 50, 1);
+  EXPECT_TRUE(std::isnan(none.low));
+}
+
 // ---------------------------------------------------------------- split
 
 std::vector<std::string> Keys(int subjects, int rows_each) {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
+#include <limits>
 #include <set>
 #include <string_view>
 
@@ -26,6 +27,7 @@ namespace {
 
 struct Matrix {
   std::vector<float> x, y;
+  std::vector<std::string> subjects;  // per row
   size_t rows = 0, cols = 0;
   DMatrixView view() const { return {x.data(), rows, cols, y.data()}; }
 };
@@ -40,6 +42,7 @@ Matrix Gather(const features::TrainingSet& ts, const std::vector<size_t>& rows) 
     m.x.insert(m.x.end(), ts.x.begin() + static_cast<ptrdiff_t>(r * m.cols),
                ts.x.begin() + static_cast<ptrdiff_t>((r + 1) * m.cols));
     m.y.push_back(ts.y[r]);
+    m.subjects.push_back(ts.subject_keys[r]);
   }
   return m;
 }
@@ -77,7 +80,11 @@ std::map<std::string, std::string> ParamsOf(const TrainOptions& o) {
           {"grid_step_us", o.dataset.grid == features::Grid::kStep
                                ? std::to_string(o.dataset.grid_step_us)
                                : std::string()},
-          {"strict", o.dataset.strict ? "true" : "false"}};
+          {"strict", o.dataset.strict ? "true" : "false"},
+          {"study", o.dataset.study},
+          {"gate_min_test_roc_auc", Fmt(o.gate.min_test_roc_auc)},
+          {"gate_must_beat_production", o.gate.must_beat_production ? "true" : "false"},
+          {"gate_min_improvement", Fmt(o.gate.min_improvement)}};
 }
 
 // --- model card (issue 6 item 3; see ml/model_card.h)
@@ -266,12 +273,16 @@ class Trainer {
                            : ThresholdForSensitivity(valid.y, p_valid, o_.target_sensitivity);
     result_.threshold = threshold;
     ConfusionMatrix cm = Confusion(test.y, p_test, threshold);
-    Interval ci = BootstrapCi(RocAuc, test.y, p_test, 200, o_.seed);
+    // Resampling subjects, not rows: a subject's examples are correlated.
+    Interval ci = BootstrapCiBySubject(RocAuc, test.y, p_test, test.subjects, 1000, o_.seed);
     auto& m = result_.metrics;
     m["roc_auc"] = RocAuc(test.y, p_test);
     m["roc_auc_ci_low"] = ci.low;
     m["roc_auc_ci_high"] = ci.high;
     m["pr_auc"] = PrAuc(test.y, p_test);
+    Interval pr_ci = BootstrapCiBySubject(PrAuc, test.y, p_test, test.subjects, 1000, o_.seed);
+    m["pr_auc_ci_low"] = pr_ci.low;
+    m["pr_auc_ci_high"] = pr_ci.high;
     m["brier"] = Brier(test.y, p_test);
     m["logloss"] = LogLoss(test.y, p_test);
     m["sensitivity"] = cm.sensitivity;
@@ -320,6 +331,21 @@ class Trainer {
     card.roc = RocCurve(test.y, p_test);
     card.baseline_roc = RocCurve(test.y, p_base);
 
+    // 6a. Promotion gate, decided before registration so the manifest records it.
+    GateDecision gate = DecideGate(test, ts.feature_names, m["roc_auc"]);
+    if (!std::isnan(gate.production_auc)) m["production_roc_auc_same_test"] = gate.production_auc;
+    Json promotion = {{"passed", gate.passed},
+                      {"alias", gate.passed ? "production" : ""},
+                      {"reason", gate.reason},
+                      {"production_version", gate.production_version},
+                      {"production_roc_auc_same_test", Num(gate.production_auc)},
+                      {"gate",
+                       {{"min_test_roc_auc", o_.gate.min_test_roc_auc},
+                        {"must_beat_production", o_.gate.must_beat_production},
+                        {"min_improvement", o_.gate.min_improvement}}}};
+    metrics_json = Json::object();
+    for (const auto& [k, v] : m) metrics_json[k] = Num(v);
+
     // 6. Register: the version number is known only after CreateModelVersion; predict it so the
     // manifest handed to the registry names the same version and artifact folder.
     int64_t next_version = 1;
@@ -349,7 +375,8 @@ class Trainer {
                      {"code_version", CTML_VERSION},
                      {"booster", "gbtree"},
                      {"artifact_uri", artifact_uri(next_version)},
-                     {"imputation", "missing values are NaN and handled natively by XGBoost"}};
+                     {"imputation", "missing values are NaN and handled natively by XGBoost"},
+                     {"promotion", promotion}};
     manifest["card"] = kCardFile;
     manifest["plots"] = {kRocPlotFile, kCalibrationPlotFile};
     CTML_ASSIGN_OR_RETURN(auto mv,
@@ -395,24 +422,7 @@ class Trainer {
     run.tags["model_version"] = std::to_string(mv.version);
     CTML_RETURN_NOT_OK(meta_.UpdateRun(run).WithContext("update run"));
 
-    // 9. Alias and audit.
-    std::string alias = "production";
-    double prod_auc = std::nan("");
-    int64_t prod_version = 0;
-    auto prod = meta_.GetAlias(name, "production");
-    if (prod.ok()) {
-      prod_version = prod->version;
-      auto pm = ManifestMetrics(prod->manifest_json);
-      if (pm.count("roc_auc")) prod_auc = pm["roc_auc"];
-      double new_auc = m["roc_auc"];
-      // A production model without a known AUC is replaced; a new model without one is not.
-      bool better = std::isnan(prod_auc) || (!std::isnan(new_auc) && new_auc >= prod_auc);
-      if (!better) alias = "staging";
-    } else if (prod.status().code() != StatusCode::kNotFound) {
-      return prod.status().WithContext("get production alias");
-    }
-    CTML_RETURN_NOT_OK(meta_.SetAlias(name, alias, mv.version));
-    result_.alias = alias;
+    // 9. Alias (when the gate passed) and audit.
     std::string object = name + "/" + std::to_string(mv.version);
     Json reg_detail = {{"run_id", result_.run_id},
                        {"artifact_uri", result_.artifact_uri},
@@ -421,17 +431,121 @@ class Trainer {
                        {"roc_auc", Num(m["roc_auc"])}};
     CTML_RETURN_NOT_OK(
         meta_.AppendAudit(o_.actor, "model.register", object, reg_detail.dump()).status());
-    Json promo_detail = {{"alias", alias},
-                         {"roc_auc", Num(m["roc_auc"])},
-                         {"previous_production_version", prod_version},
-                         {"previous_production_roc_auc", Num(prod_auc)},
-                         {"reason", prod_version == 0       ? "no production version"
-                                    : alias == "production" ? "test roc_auc >= production's"
-                                                            : "test roc_auc < production's"}};
-    CTML_RETURN_NOT_OK(
-        meta_.AppendAudit(o_.actor, "model.promote", object, promo_detail.dump()).status());
-    Progress("registered %s as %s", object.c_str(), alias.c_str());
+    result_.gate_passed = gate.passed;
+    result_.gate_reason = gate.reason;
+    if (gate.passed) {
+      CTML_RETURN_NOT_OK(meta_.SetAlias(name, "production", mv.version));
+      result_.alias = "production";
+      Json promo_detail = {{"alias", "production"},
+                           {"roc_auc", Num(m["roc_auc"])},
+                           {"previous_version", gate.production_version},
+                           {"previous_roc_auc_same_test", Num(gate.production_auc)},
+                           {"reason", "promotion gate passed: " + gate.reason}};
+      CTML_RETURN_NOT_OK(
+          meta_.AppendAudit(o_.actor, "model.promote", object, promo_detail.dump()).status());
+      Progress("registered %s and promoted it to production (%s)", object.c_str(),
+               gate.reason.c_str());
+    } else {
+      Json gate_detail = {{"passed", false},
+                          {"roc_auc", Num(m["roc_auc"])},
+                          {"production_version", gate.production_version},
+                          {"production_roc_auc_same_test", Num(gate.production_auc)},
+                          {"reason", gate.reason}};
+      CTML_RETURN_NOT_OK(
+          meta_.AppendAudit(o_.actor, "model.gate", object, gate_detail.dump()).status());
+      Progress("registered %s but NOT promoted: %s", object.c_str(), gate.reason.c_str());
+    }
     return Status::OK();
+  }
+
+  struct GateDecision {
+    bool passed = false;
+    std::string reason;
+    int64_t production_version = 0;
+    double production_auc = std::nan("");  // production re-scored on this test split
+  };
+
+  // The promotion gate (see trainer.h). Errors while re-scoring production fail the gate (with
+  // the reason) rather than the training: the new version is still registered.
+  GateDecision DecideGate(const Matrix& test, const std::vector<std::string>& names,
+                          double new_auc) {
+    GateDecision d;
+    const PromotionGate& g = o_.gate;
+    if (std::isnan(new_auc)) {
+      d.reason = "test ROC-AUC is undefined (the test split has a single class)";
+      return d;
+    }
+    if (new_auc < g.min_test_roc_auc) {
+      d.reason = "test ROC-AUC " + Fmt(new_auc) + " < gate minimum " + Fmt(g.min_test_roc_auc);
+      return d;
+    }
+    auto prod = meta_.GetAlias(o_.model_name, "production");
+    if (!prod.ok()) {
+      if (prod.status().code() != StatusCode::kNotFound) {
+        d.reason = "could not read the production alias: " + prod.status().message();
+        return d;
+      }
+      d.passed = true;
+      d.reason = "test ROC-AUC " + Fmt(new_auc) + " >= minimum " + Fmt(g.min_test_roc_auc) +
+                 "; no production version yet";
+      return d;
+    }
+    d.production_version = prod->version;
+    const std::string pv = "production v" + std::to_string(prod->version);
+    if (!g.must_beat_production) {
+      d.passed = true;
+      d.reason = "test ROC-AUC " + Fmt(new_auc) + " >= minimum " + Fmt(g.min_test_roc_auc) +
+                 " (comparison with " + pv + " disabled)";
+      return d;
+    }
+    auto scored = ScoreOnTest(*prod, test, names);
+    if (!scored.ok()) {
+      d.reason = pv + " could not be re-scored on this test split (" + scored.status().message() +
+                 "); promote by hand after review";
+      return d;
+    }
+    d.production_auc = RocAuc(test.y, *scored);
+    const double needed = d.production_auc + g.min_improvement;
+    if (std::isnan(d.production_auc) || new_auc >= needed) {
+      d.passed = true;
+      d.reason = "test ROC-AUC " + Fmt(new_auc) + " >= " + pv + "'s " + Fmt(d.production_auc) +
+                 (g.min_improvement > 0 ? " + " + Fmt(g.min_improvement) : std::string()) +
+                 " on the same test split";
+    } else {
+      d.reason = "test ROC-AUC " + Fmt(new_auc) + " does not beat " + pv + "'s " +
+                 Fmt(d.production_auc) +
+                 (g.min_improvement > 0 ? " + " + Fmt(g.min_improvement) : std::string()) +
+                 " on the same test split";
+    }
+    return d;
+  }
+
+  // Predictions of a registered version on `test` (columns mapped by feature name; a feature the
+  // old version needs and this training set lacks is missing = NaN for it).
+  Result<std::vector<float>> ScoreOnTest(const store::ModelVersion& mv, const Matrix& test,
+                                         const std::vector<std::string>& names) {
+    auto doc = ParseJson(mv.manifest_json, 64);
+    if (!doc.ok() || !doc->is_object() || !doc->contains("feature_names") ||
+        !(*doc)["feature_names"].is_array()) {
+      return Status::Invalid("its manifest has no feature_names");
+    }
+    std::vector<std::string> old_names;
+    for (const auto& n : (*doc)["feature_names"]) {
+      if (!n.is_string()) return Status::Invalid("its manifest has a non-string feature name");
+      old_names.push_back(n.get<std::string>());
+    }
+    CTML_ASSIGN_OR_RETURN(std::string bytes, lake_.GetBytes(mv.artifact_uri + "/model.ubj"));
+    CTML_ASSIGN_OR_RETURN(auto booster, Booster::Load(bytes));
+    std::map<std::string, size_t> index;
+    for (size_t j = 0; j < names.size(); ++j) index[names[j]] = j;
+    const size_t oc = old_names.size();
+    std::vector<float> x(test.rows * oc, std::numeric_limits<float>::quiet_NaN());
+    for (size_t j = 0; j < oc; ++j) {
+      auto it = index.find(old_names[j]);
+      if (it == index.end()) continue;
+      for (size_t r = 0; r < test.rows; ++r) x[r * oc + j] = test.x[r * test.cols + it->second];
+    }
+    return booster->Predict(x.data(), test.rows, oc);
   }
 
   const TrainOptions& o_;
@@ -469,6 +583,11 @@ Result<TrainResult> TrainModel(const TrainOptions& options, store::Lake& lake,
   if (options.label.empty()) return Status::Invalid("label is required", "label");
   if (!(options.target_sensitivity > 0 && options.target_sensitivity <= 1)) {
     return Status::Invalid("target_sensitivity must be in (0, 1]", "target_sensitivity");
+  }
+  if (!(options.gate.min_test_roc_auc >= 0 && options.gate.min_test_roc_auc <= 1) ||
+      !(options.gate.min_improvement >= 0 && options.gate.min_improvement < 1)) {
+    return Status::Invalid("gate.min_test_roc_auc must be in [0, 1], min_improvement in [0, 1)",
+                           "gate");
   }
   Trainer t(options, lake, meta);
   return t.Run();

@@ -8,10 +8,14 @@
 //   opts.label = "spo2_below_90_24h";
 //   opts.spec = &spec;  // ctml::features::FeatureSpec, must outlive the call
 //   CTML_ASSIGN_OR_RETURN(auto r, ctml::ml::TrainModel(opts, *lake, *meta));
-//   // r.version, r.alias ("production" or "staging"), r.metrics["roc_auc"] ...
+//   // r.version, r.alias ("production", or "" when the gate failed: r.gate_reason), r.metrics...
 //
-// Promotion rule: the new version becomes "production" when there is none yet or its test
-// ROC-AUC is >= the production version's; otherwise it becomes "staging".
+// Promotion gate (TrainOptions::gate, from config train.gate.*): the new version is always
+// registered; it becomes "production" only when its test ROC-AUC is defined, >= min_test_roc_auc,
+// and (must_beat_production) >= the current production version's ROC-AUC + min_improvement, the
+// production model being re-scored on the NEW version's test split (same subjects, same rows), so
+// the two numbers are comparable. Otherwise it gets no alias and the reason is in the manifest
+// ("promotion"), the result and the audit trail ("model.gate").
 #pragma once
 
 #include <cstdint>
@@ -34,6 +38,12 @@ class FeatureSpec;
 
 namespace ctml::ml {
 
+struct PromotionGate {
+  double min_test_roc_auc = 0.0;  // 0: no minimum
+  bool must_beat_production = true;
+  double min_improvement = 0.0;  // over production's ROC-AUC on the same test split
+};
+
 struct TrainOptions {
   std::string model_name = "vitals_risk";
   std::string label = "spo2_below_90_24h";
@@ -42,20 +52,23 @@ struct TrainOptions {
   uint64_t seed = 42;
   TrainParams params;
   features::TrainingSetOptions dataset;
+  PromotionGate gate;
   std::string actor = "cli";
   bool verbose = true;  // progress lines on stderr
+  // Model card text (config); empty: DefaultIntendedUse(label) / DefaultLimitations().
+  std::string intended_use, limitations;
   // When set (tracking.mlflow_uri, "http://host:port"), the run and the model version (+ alias)
   // are also logged to that MLflow server; a failure there only warns (tag mlflow_error).
   std::string mlflow_uri;
-  // Model card text (config); empty: DefaultIntendedUse(label) / DefaultLimitations().
-  std::string intended_use, limitations;
 };
 
 struct TrainResult {
   std::string name;
   int64_t version = 0;
   std::string run_id;
-  std::string alias;         // "production" or "staging"
+  std::string alias;  // "production" when the gate passed, else "" (registered only)
+  bool gate_passed = false;
+  std::string gate_reason;   // why it was (not) promoted
   std::string artifact_uri;  // models/<name>/<version>
   std::string dataset_id;
   double threshold = 0.5;

@@ -45,7 +45,7 @@ std::shared_ptr<arrow::Table> SilverVitals(uint32_t seed) {
   std::mt19937 rng(seed);
   std::normal_distribution<double> noise(0, 1);
   std::uniform_int_distribution<int> onset_dist(30, 80);
-  arrow::StringBuilder id, sk, src, tc;
+  arrow::StringBuilder id, sk, src, tc, st;
   auto ts_type = arrow::timestamp(arrow::TimeUnit::MICRO, "UTC");
   arrow::TimestampBuilder et(ts_type, arrow::default_memory_pool()),
       ra(ts_type, arrow::default_memory_pool());
@@ -55,6 +55,7 @@ std::shared_ptr<arrow::Table> SilverVitals(uint32_t seed) {
     EXPECT_TRUE(id.Append(subject + "-" + test + "-" + std::to_string(h)).ok());
     EXPECT_TRUE(sk.Append(subject).ok());
     EXPECT_TRUE(src.Append("generator").ok());
+    EXPECT_TRUE(st.Append("STUDY-A").ok());
     EXPECT_TRUE(tc.Append(test).ok());
     EXPECT_TRUE(et.Append(t).ok());
     EXPECT_TRUE(ra.Append(t + 30 * kMicrosPerSecond).ok());
@@ -77,7 +78,7 @@ std::shared_ptr<arrow::Table> SilverVitals(uint32_t seed) {
       add(subject, "PULSE", h, 75 + noise(rng) * 5 + (sick && h >= onset ? 15 : 0));
     }
   }
-  std::shared_ptr<arrow::Array> a_id, a_sk, a_src, a_tc, a_et, a_ra, a_val;
+  std::shared_ptr<arrow::Array> a_id, a_sk, a_src, a_tc, a_et, a_ra, a_val, a_st;
   EXPECT_TRUE(id.Finish(&a_id).ok());
   EXPECT_TRUE(sk.Finish(&a_sk).ok());
   EXPECT_TRUE(src.Finish(&a_src).ok());
@@ -85,12 +86,13 @@ std::shared_ptr<arrow::Table> SilverVitals(uint32_t seed) {
   EXPECT_TRUE(et.Finish(&a_et).ok());
   EXPECT_TRUE(ra.Finish(&a_ra).ok());
   EXPECT_TRUE(val.Finish(&a_val).ok());
+  EXPECT_TRUE(st.Finish(&a_st).ok());
   auto schema = arrow::schema(
       {arrow::field("event_id", arrow::utf8()), arrow::field("subject_key", arrow::utf8()),
        arrow::field("source", arrow::utf8()), arrow::field("test_code", arrow::utf8()),
        arrow::field("event_time", ts_type), arrow::field("received_at", ts_type),
-       arrow::field("value", arrow::float64())});
-  return arrow::Table::Make(schema, {a_id, a_sk, a_src, a_tc, a_et, a_ra, a_val});
+       arrow::field("value", arrow::float64()), arrow::field("study_id", arrow::utf8())});
+  return arrow::Table::Make(schema, {a_id, a_sk, a_src, a_tc, a_et, a_ra, a_val, a_st});
 }
 
 class TrainerTest : public ::testing::Test {
@@ -209,20 +211,91 @@ TEST_F(TrainerTest, TrainsRegistersAndPromotes) {
   EXPECT_EQ(r2->dataset_id, r->dataset_id);
 }
 
-TEST_F(TrainerTest, WorseModelGoesToStaging) {
+// The gate re-scores production on the new version's test split; a version that does not beat it
+// (here: the same model, with a required improvement) is registered but not promoted.
+TEST_F(TrainerTest, GateRequiresBeatingProductionOnTheSameTestSplit) {
   WriteSilver();
-  // A production version with an unbeatable AUC.
+  auto r1 = TrainModel(opts_, *lake_, *meta_);
+  ASSERT_TRUE(r1.ok()) << r1.status().ToString();
+  ASSERT_TRUE(r1->gate_passed);
+  EXPECT_NE(r1->gate_reason.find("no production version yet"), std::string::npos);
+
+  opts_.gate.min_improvement = 0.01;
+  auto r2 = TrainModel(opts_, *lake_, *meta_);
+  ASSERT_TRUE(r2.ok()) << r2.status().ToString();
+  EXPECT_EQ(r2->version, 2);
+  EXPECT_FALSE(r2->gate_passed);
+  EXPECT_EQ(r2->alias, "");
+  EXPECT_NE(r2->gate_reason.find("does not beat production v1"), std::string::npos)
+      << r2->gate_reason;
+  // Same data and seed: production re-scored on v2's test split has v1's own test AUC.
+  EXPECT_NEAR(r2->metrics.at("production_roc_auc_same_test"), r1->metrics.at("roc_auc"), 1e-9);
+  EXPECT_EQ(meta_->GetAlias("vitals_risk", "production")->version, 1);
+  auto manifest = nlohmann::json::parse(*lake_->GetBytes("models/vitals_risk/2/manifest.json"));
+  EXPECT_EQ(manifest["promotion"]["passed"], false);
+  EXPECT_EQ(manifest["promotion"]["alias"], "");
+  EXPECT_EQ(manifest["promotion"]["reason"], r2->gate_reason);
+  EXPECT_EQ(manifest["promotion"]["production_version"], 1);
+  auto audit = meta_->ListAudit(1, 100);
+  ASSERT_TRUE(audit.ok());
+  ASSERT_FALSE(audit->empty());
+  EXPECT_EQ(audit->back().action, "model.gate");
+  EXPECT_EQ(audit->back().object, "vitals_risk/2");
+  EXPECT_NE(audit->back().detail.find("does not beat"), std::string::npos);
+
+  // Without the improvement margin the equal model passes and moves production.
+  opts_.gate.min_improvement = 0;
+  auto r3 = TrainModel(opts_, *lake_, *meta_);
+  ASSERT_TRUE(r3.ok()) << r3.status().ToString();
+  EXPECT_TRUE(r3->gate_passed) << r3->gate_reason;
+  EXPECT_EQ(meta_->GetAlias("vitals_risk", "production")->version, 3);
+}
+
+TEST_F(TrainerTest, GateMinimumRocAucBlocksPromotion) {
+  WriteSilver();
+  opts_.gate.min_test_roc_auc = 1.0;  // the fixture's test AUC is below 1 (checked below)
+  auto r = TrainModel(opts_, *lake_, *meta_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_LT(r->metrics.at("roc_auc"), 1.0);
+  EXPECT_FALSE(r->gate_passed);
+  EXPECT_NE(r->gate_reason.find("< gate minimum 1.0000"), std::string::npos) << r->gate_reason;
+  EXPECT_EQ(meta_->GetAlias("vitals_risk", "production").status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(meta_->GetModelVersion("vitals_risk", 1).ok());  // registered all the same
+}
+
+TEST_F(TrainerTest, UnreadableProductionFailsTheGateSafely) {
+  WriteSilver();
+  // A production version whose model file is missing cannot be re-scored: no silent promotion.
   auto fake = meta_->CreateModelVersion("vitals_risk", "run-x", "models/vitals_risk/1",
-                                        R"({"metrics":{"roc_auc":1.5}})");
+                                        R"({"feature_names":["vs_spo2_last_24h"]})");
   ASSERT_TRUE(fake.ok());
   ASSERT_TRUE(meta_->SetAlias("vitals_risk", "production", fake->version).ok());
   auto r = TrainModel(opts_, *lake_, *meta_);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->version, 2);
-  EXPECT_EQ(r->alias, "staging");
+  EXPECT_FALSE(r->gate_passed);
+  EXPECT_NE(r->gate_reason.find("could not be re-scored"), std::string::npos) << r->gate_reason;
   EXPECT_EQ(meta_->GetAlias("vitals_risk", "production")->version, 1);
-  EXPECT_EQ(meta_->GetAlias("vitals_risk", "staging")->version, 2);
   EXPECT_TRUE(lake_->GetBytes("models/vitals_risk/2/model.ubj").ok());
+}
+
+TEST_F(TrainerTest, StudyFilterKeepsOneStudy) {
+  WriteSilver();  // every row is STUDY-A
+  auto all = TrainModel(opts_, *lake_, *meta_);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  opts_.dataset.study = "STUDY-B";
+  auto none = TrainModel(opts_, *lake_, *meta_);
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(none.status().message().find("STUDY-B"), std::string::npos);
+  opts_.dataset.study = "STUDY-A";
+  auto a = TrainModel(opts_, *lake_, *meta_);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  auto rows = [](const TrainResult& r) {
+    return r.metrics.at("n_train") + r.metrics.at("n_valid") + r.metrics.at("n_test");
+  };
+  EXPECT_EQ(rows(*a), rows(*all));
+  EXPECT_NE(a->dataset_id, all->dataset_id);  // the filter is part of the dataset's identity
 }
 
 TEST_F(TrainerTest, EmptyLakeFailsTheRun) {

@@ -53,8 +53,12 @@ Status ModelHolder::Reload() {
     current_ = std::move(model);
   }
   Metrics()
-      .Gauge("ctml_serve_model_version", "Version of the served model")
+      .Gauge("ctml_serve_model_version", "Version of the served model", {{"model", name_}})
       .Set(static_cast<double>(mv.version));
+  Metrics()
+      .Gauge("ctml_serve_model_loaded_timestamp_seconds", "When the served version was loaded",
+             {{"model", name_}})
+      .Set(static_cast<double>(NowMicros()) / 1e6);
   log::Info("serve", "model loaded",
             {{"model", name_}, {"version", std::to_string(mv.version)}, {"alias", alias_}});
   return Status::OK();

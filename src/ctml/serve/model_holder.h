@@ -43,6 +43,7 @@ class ModelHolder {
   // Returns OK without change when it is already loaded.
   Status Reload();
   std::shared_ptr<const LoadedModel> Current() const;
+  const std::string& name() const { return name_; }
   // Polls the alias every `interval` on a background thread until destruction.
   void StartWatching(std::chrono::milliseconds interval);
 

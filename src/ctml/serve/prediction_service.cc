@@ -36,73 +36,137 @@ std::string CacheKey(const LoadedModel& m, const float* x, size_t n) {
 
 struct RecordInput {
   std::string patient_id;
+  std::string subject_key;  // pseudonym of patient_id ("" without one): the audit's subject
   std::vector<float> x;
   int64_t as_of_us = 0;  // 0 when features were given by the client
 };
 
 }  // namespace
 
-PredictionService::PredictionService(PredictionOptions options, ModelHolder& models,
+PredictionService::PredictionService(PredictionOptions options, std::vector<ModelHolder*> models,
                                      store::OnlineStore& online, store::Cache& cache,
-                                     store::MetaStore& meta, privacy::Pseudonymizer pseudonymizer)
+                                     store::MetaStore& meta, privacy::Pseudonymizer pseudonymizer,
+                                     net::ApiKeys keys)
     : options_(std::move(options)),
-      models_(models),
+      models_(std::move(models)),
       online_(online),
       cache_(cache),
       meta_(meta),
-      pseudonymizer_(std::move(pseudonymizer)) {}
-
-void PredictionService::Register(net::HttpServer& server) {
-  server.Route("POST", "/v1/predict", [this](const auto& r) { return HandlePredict(r); });
-  server.Route("GET", "/ready", [this](const auto& r) { return HandleReady(r); });
-  server.Route("POST", "/model/reload", [this](const auto& r) { return HandleReload(r); });
+      pseudonymizer_(std::move(pseudonymizer)),
+      keys_(std::move(keys)) {
+  for (ModelHolder* m : models_) by_name_[m->name()] = m;
+  if (options_.default_model.empty() && !models_.empty()) {
+    options_.default_model = models_.front()->name();
+  }
 }
 
+ModelHolder* PredictionService::Find(const std::string& name) const {
+  auto it = by_name_.find(name);
+  return it == by_name_.end() ? nullptr : it->second;
+}
+
+void PredictionService::Register(net::HttpServer& server) {
+  server.Route("POST", "/v1/predict",
+               keys_.Guard("predict", [this](const auto& r) { return HandlePredict(r); }));
+  server.Route("GET", "/ready", [this](const auto& r) { return HandleReady(r); });
+  server.Route("POST", "/model/reload",
+               keys_.Guard("admin", [this](const auto& r) { return HandleReload(r); }));
+}
+
+// Ready when the default model is loaded and both stores answer; every served model is listed.
 net::HttpResponse PredictionService::HandleReady(const net::HttpRequest&) {
-  auto model = models_.Current();
+  ModelHolder* def = Find(options_.default_model);
+  auto model = def ? def->Current() : nullptr;
   Status online = online_.Ping();
   Status meta = meta_.Ping();
   bool ready = model && online.ok() && meta.ok();
+  Json models = Json::array();
+  for (ModelHolder* m : models_) {
+    auto cur = m->Current();
+    Json entry = {{"name", m->name()}, {"loaded", cur != nullptr}};
+    if (cur) entry["version"] = cur->version;
+    models.push_back(std::move(entry));
+  }
   Json body = {{"ready", ready},
                {"model_loaded", model != nullptr},
+               {"default_model", options_.default_model},
+               {"models", models},
                {"online_store", online.ok() ? "UP" : "DOWN"},
                {"meta_store", meta.ok() ? "UP" : "DOWN"}};
   if (model) body["model"] = ModelInfo(*model);
   return net::HttpResponse::Json(ready ? 200 : 503, body.dump());
 }
 
-net::HttpResponse PredictionService::HandleReload(const net::HttpRequest&) {
-  Status st = models_.Reload();
-  if (!st.ok()) {
-    if (st.code() == StatusCode::kNotFound) {
-      return net::HttpResponse::Error(404, "NOT_FOUND",
-                                      "no model version has the serving alias yet; run "
-                                      "`ctml train` first",
-                                      "");
+// Reloads every served model (or the one named by {"model": NAME}).
+net::HttpResponse PredictionService::HandleReload(const net::HttpRequest& req) {
+  std::vector<ModelHolder*> targets = models_;
+  if (!req.body.empty()) {
+    auto doc = ParseJson(req.body, 8);
+    if (!doc.ok()) return net::HttpResponse::Error(doc.status());
+    if (doc->is_object() && doc->contains("model")) {
+      const Json& name = (*doc)["model"];
+      ModelHolder* m = name.is_string() ? Find(name.get<std::string>()) : nullptr;
+      if (m == nullptr) {
+        return net::HttpResponse::Error(404, "NOT_FOUND", "model is not served here", "model");
+      }
+      targets = {m};
     }
-    return net::HttpResponse::Error(st);
   }
-  auto model = models_.Current();
-  return net::HttpResponse::Json(200,
-                                 Json{{"status", "LOADED"}, {"model", ModelInfo(*model)}}.dump());
+  Json loaded = Json::array();
+  Json missing = Json::array();
+  for (ModelHolder* m : targets) {
+    Status st = m->Reload();
+    if (!st.ok() && st.code() != StatusCode::kNotFound) return net::HttpResponse::Error(st);
+    auto cur = m->Current();
+    if (cur) {
+      loaded.push_back(ModelInfo(*cur));
+    } else {
+      missing.push_back(m->name());
+    }
+  }
+  if (loaded.empty()) {
+    return net::HttpResponse::Error(404, "NOT_FOUND",
+                                    "no model version has the serving alias yet; run "
+                                    "`ctml train` first",
+                                    "");
+  }
+  Json body = {{"status", "LOADED"}, {"models", loaded}, {"not_loaded", missing}};
+  body["model"] = loaded.front();
+  return net::HttpResponse::Json(200, body.dump());
 }
 
 net::HttpResponse PredictionService::HandlePredict(const net::HttpRequest& req) {
-  static auto& predictions = Metrics().Counter("ctml_serve_predictions_total", "Records scored");
   static auto& hits = Metrics().Counter("ctml_serve_cache_hits_total", "Prediction cache hits");
   static auto& misses =
       Metrics().Counter("ctml_serve_cache_misses_total", "Prediction cache misses");
   static auto& ratio = Metrics().Gauge("ctml_serve_cache_hit_ratio", "Cache hits / lookups");
 
-  auto model = models_.Current();
-  if (!model) {
-    return net::HttpResponse::Error(503, "UNAVAILABLE",
-                                    "no model loaded yet; train one (`ctml train`) and retry", "");
-  }
   auto doc = ParseJson(req.body, 16);
   if (!doc.ok()) return net::HttpResponse::Error(doc.status());
   if (!doc->is_object())
     return net::HttpResponse::Error(400, "INVALID_ARGUMENT", "body must be a JSON object", "");
+  std::string model_name = options_.default_model;
+  if (doc->contains("model") && !(*doc)["model"].is_null()) {
+    if (!(*doc)["model"].is_string()) {
+      return net::HttpResponse::Error(400, "INVALID_ARGUMENT", "model must be a string", "model");
+    }
+    model_name = (*doc)["model"].get<std::string>();
+  }
+  ModelHolder* holder = Find(model_name);
+  if (holder == nullptr) {
+    std::string served;
+    for (ModelHolder* m : models_) served += (served.empty() ? "" : ", ") + m->name();
+    return net::HttpResponse::Error(
+        400, "INVALID_ARGUMENT",
+        "unknown model '" + model_name.substr(0, 64) + "'; served models: " + served, "model");
+  }
+  // The version this request uses from start to end, even if the alias moves meanwhile.
+  auto model = holder->Current();
+  if (!model) {
+    return net::HttpResponse::Error(
+        503, "UNAVAILABLE",
+        "model " + model_name + " is not loaded yet; train it (`ctml train`) and retry", "model");
+  }
   auto recs = doc->find("records");
   if (recs == doc->end() || !recs->is_array() || recs->empty()) {
     return net::HttpResponse::Error(400, "INVALID_ARGUMENT", "records must be a non-empty array",
@@ -135,6 +199,7 @@ net::HttpResponse PredictionService::HandlePredict(const net::HttpRequest& req) 
                                         where + ".patient_id");
       }
       in.patient_id = r["patient_id"].get<std::string>();
+      in.subject_key = pseudonymizer_.SubjectKey(in.patient_id);
     }
     in.x.assign(nf, std::numeric_limits<float>::quiet_NaN());
     if (r.contains("features") && !r["features"].is_null()) {
@@ -182,7 +247,7 @@ net::HttpResponse PredictionService::HandlePredict(const net::HttpRequest& req) 
                                         "a record needs features or a patient_id",
                                         where + ".patient_id");
       }
-      auto vec = online_.Get(pseudonymizer_.SubjectKey(in.patient_id), options_.view);
+      auto vec = online_.Get(in.subject_key, options_.view);
       if (!vec.ok())
         return net::HttpResponse::Error(503, "UNAVAILABLE", "online store unavailable", "");
       if (!vec->has_value()) {
@@ -236,7 +301,9 @@ net::HttpResponse PredictionService::HandlePredict(const net::HttpRequest& req) 
         (void)cache_.Put(keys[todo[k]], fmt::format("{:.9g}", (*p)[k]), options_.cache_ttl);
     }
   }
-  predictions.Inc(static_cast<double>(inputs.size()));
+  Metrics()
+      .Counter("ctml_serve_predictions_total", "Records scored", {{"model", model->name}})
+      .Inc(static_cast<double>(inputs.size()));
 
   std::vector<float> contribs;
   if (explain) {
@@ -274,9 +341,30 @@ net::HttpResponse PredictionService::HandlePredict(const net::HttpRequest& req) 
     }
     results.push_back(std::move(r));
   }
-  Json body = {{"model", ModelInfo(*model)},
-               {"results", results},
-               {"cached", use_cache && hit_count == inputs.size()}};
+  const bool all_cached = use_cache && hit_count == inputs.size();
+  if (options_.audit) {
+    // Before answering: a prediction that was not audited is not given out.
+    Json audited = Json::array();
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      audited.push_back(
+          {{"subject_key",
+            inputs[i].subject_key.empty() ? Json(nullptr) : Json(inputs[i].subject_key)},
+           {"score", probs[i]}});
+    }
+    Json detail = {{"model", model->name},
+                   {"version", model->version},
+                   {"cached", all_cached},
+                   {"predictions", audited}};
+    auto st = meta_.AppendAudit(req.actor, "predict",
+                                model->name + "/" + std::to_string(model->version), detail.dump());
+    if (!st.ok()) {
+      return net::HttpResponse::Error(503, "UNAVAILABLE",
+                                      "the audit trail is unavailable; no prediction is given "
+                                      "without an audit record",
+                                      "");
+    }
+  }
+  Json body = {{"model", ModelInfo(*model)}, {"results", results}, {"cached", all_cached}};
   return net::HttpResponse::Json(200, body.dump());
 }
 
