@@ -97,6 +97,8 @@ Status RunTrain(const Config& cfg, const features::FeatureSpec& spec, const Trai
     CTML_RETURN_NOT_OK(features::ParseGrid(grid, &o.dataset));
   }
   o.dataset.study = a.study.empty() ? cfg.GetString("train.study", "") : a.study;
+  o.intended_use = cfg.GetString("train.card.intended_use", "");
+  o.limitations = cfg.GetString("train.card.limitations", "");
   o.gate.min_test_roc_auc = cfg.GetDouble("train.gate.min_test_roc_auc", 0.0);
   o.gate.must_beat_production = cfg.GetBool("train.gate.must_beat_production", true);
   o.gate.min_improvement = cfg.GetDouble("train.gate.min_improvement", 0.0);

@@ -87,6 +87,9 @@ std::map<std::string, std::string> ParamsOf(const TrainOptions& o) {
           {"gate_min_improvement", Fmt(o.gate.min_improvement)}};
 }
 
+// Resamples of the subject-level bootstrap behind every metric interval.
+constexpr int kBootstrapResamples = 1000;
+
 // --- model card (issue 6 item 3; see ml/model_card.h)
 SplitCounts CountSplit(const features::TrainingSet& ts, const std::vector<size_t>& rows) {
   SplitCounts c;
@@ -129,6 +132,9 @@ ModelCardInput CardInput(const TrainOptions& o, const features::TrainingSet& ts,
   c.top_features = TopFeaturesByGain(ts.feature_names, gain, 15);
   c.intended_use = o.intended_use;
   c.limitations = o.limitations;
+  c.bootstrap_resamples = kBootstrapResamples;
+  c.bootstrap_by_subject = true;
+  if (!o.dataset.study.empty()) c.dataset_id += " (study " + o.dataset.study + ")";
   return c;
 }
 // --- end model card
@@ -274,13 +280,15 @@ class Trainer {
     result_.threshold = threshold;
     ConfusionMatrix cm = Confusion(test.y, p_test, threshold);
     // Resampling subjects, not rows: a subject's examples are correlated.
-    Interval ci = BootstrapCiBySubject(RocAuc, test.y, p_test, test.subjects, 1000, o_.seed);
+    Interval ci = BootstrapCiBySubject(RocAuc, test.y, p_test, test.subjects,
+                                       kBootstrapResamples, o_.seed);
     auto& m = result_.metrics;
     m["roc_auc"] = RocAuc(test.y, p_test);
     m["roc_auc_ci_low"] = ci.low;
     m["roc_auc_ci_high"] = ci.high;
     m["pr_auc"] = PrAuc(test.y, p_test);
-    Interval pr_ci = BootstrapCiBySubject(PrAuc, test.y, p_test, test.subjects, 1000, o_.seed);
+    Interval pr_ci = BootstrapCiBySubject(PrAuc, test.y, p_test, test.subjects,
+                                          kBootstrapResamples, o_.seed);
     m["pr_auc_ci_low"] = pr_ci.low;
     m["pr_auc_ci_high"] = pr_ci.high;
     m["brier"] = Brier(test.y, p_test);
@@ -334,6 +342,8 @@ class Trainer {
     // 6a. Promotion gate, decided before registration so the manifest records it.
     GateDecision gate = DecideGate(test, ts.feature_names, m["roc_auc"]);
     if (!std::isnan(gate.production_auc)) m["production_roc_auc_same_test"] = gate.production_auc;
+    card.alias = gate.passed ? "production" : "none (registered, not promoted)";
+    card.alias_reason = gate.reason;
     Json promotion = {{"passed", gate.passed},
                       {"alias", gate.passed ? "production" : ""},
                       {"reason", gate.reason},
