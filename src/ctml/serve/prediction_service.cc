@@ -177,8 +177,20 @@ net::HttpResponse PredictionService::HandlePredict(const net::HttpRequest& req) 
         400, "INVALID_ARGUMENT",
         "at most " + std::to_string(options_.max_records) + " records per request", "records");
   }
-  bool use_cache = doc->value("use_cache", true);
-  bool explain = doc->value("explain", false);
+  // Json::value() throws on a type mismatch; a flag of the wrong type is the client's error.
+  for (const char* name : {"use_cache", "explain"}) {
+    auto it = doc->find(name);
+    if (it != doc->end() && !it->is_boolean() && !it->is_null()) {
+      return net::HttpResponse::Error(400, "INVALID_ARGUMENT",
+                                      std::string(name) + " must be true or false", name);
+    }
+  }
+  auto flag = [&](const char* name, bool fallback) {
+    auto it = doc->find(name);
+    return it == doc->end() || it->is_null() ? fallback : it->get<bool>();
+  };
+  const bool use_cache = flag("use_cache", true);
+  const bool explain = flag("explain", false);
   const size_t nf = model->feature_names.size();
 
   std::vector<RecordInput> inputs;
