@@ -1,11 +1,16 @@
 #!/usr/bin/env python3
 """End to end, as a user would: `ctml manager --start --level 4` on the embedded profile, then
 /v1/predict for a generated patient, the cache, bad gateway input, health, privacy of var/,
-and `--stop --level 4`.
+and `--stop --level 4`. Also issue 6's "Done when" on that one start: the CDISC pilot model's
+card (test ROC-AUC with a 95% interval on subjects unseen in training), the demo model's
+test ROC-AUC, predictions by patient_id and by explicit features agreeing, /metrics and one
+audit record per prediction, a version that fails the gate registered but not promoted, and
+a promotion under a load of requests with zero failures.
 
 Runs in its own temporary var/ and on its own ports so that it never touches a user's
 running platform. Usage: test_level4.py path/to/ctml
 """
+import collections
 import json
 import os
 import re
@@ -16,6 +21,8 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import unittest
 import urllib.error
 import urllib.request
@@ -28,6 +35,10 @@ PORTS = {"GATEWAY": 18082, "BRONZE_SINK": 18083, "PROCESS": 18084, "FEATURES": 1
 # Ids the test posts itself, plus the rejected ones: none may ever land under var/.
 OWN_IDS = ["PTE2E0000%d" % i for i in range(1, 4)]
 REJECTED_IDS = ["PTBADHR900", "PTBADXX001"]
+# A subject of the CDISC pilot (USUBJID in dm.xpt), imported by the level 4 start.
+PILOT_ID = "01-701-1015"
+PILOT_MODEL = "ae-discontinuation-30d"
+DEMO_MODEL = "vitals_risk"
 
 
 def http(method, port, path, body=None):
@@ -159,11 +170,270 @@ class Level4EndToEnd(unittest.TestCase):
         dates = os.listdir(os.path.join(lake, "silver/vitals"))
         self.assertTrue(all(re.fullmatch(r"date=\d{4}-\d{2}-\d{2}", d) for d in dates), dates)
 
+    # --- issue 6 "Done when", read-only checks first (the tests that add versions run after).
+
+    @classmethod
+    def ctml(cls, *args, extra_env=None, timeout=300):
+        env = dict(cls.env)
+        env.update(extra_env or {})
+        return subprocess.run([CTML, "--config", os.path.join(ROOT, "ctml.yaml")] + list(args),
+                              env=env, capture_output=True, text=True, timeout=timeout)
+
+    def manifest(self, model, version):
+        path = os.path.join(self.var, "lake", "models", model, str(version), "manifest.json")
+        self.assertTrue(os.path.isfile(path), path)
+        with open(path) as fh:
+            return json.load(fh)
+
+    def production_version(self, model):
+        r = self.ctml("registry", "list", "--json")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        for m in json.loads(r.stdout)["models"]:
+            if m["name"] == model:
+                return m["aliases"]["production"]
+        self.fail("%s is not in the registry" % model)
+
+    def predict(self, body):
+        status, text = http("POST", PORTS["SERVE"], "/v1/predict", body)
+        self.assertEqual(status, 200, text)
+        return json.loads(text)
+
+    def audit_predictions(self):
+        con = sqlite3.connect("file:%s?mode=ro" % os.path.join(self.var, "meta.db"), uri=True)
+        try:
+            return con.execute("SELECT seq, object, detail FROM audit WHERE action = 'predict' "
+                               "ORDER BY seq").fetchall()
+        finally:
+            con.close()
+
+    def test_5c_pilot_card_shows_test_auc_with_interval_on_unseen_subjects(self):
+        import pyarrow.parquet as pq
+        version = self.production_version(PILOT_MODEL)
+        m = self.manifest(PILOT_MODEL, version)
+        card_path = os.path.join(self.var, "lake", "models", PILOT_MODEL, str(version), "card.md")
+        self.assertTrue(os.path.isfile(card_path), card_path)
+        for f in ("model.ubj", "roc.png", "calibration.png"):
+            self.assertTrue(os.path.isfile(os.path.join(os.path.dirname(card_path), f)), f)
+        with open(card_path) as fh:
+            card = fh.read()
+        mt = m["metrics"]
+        auc, lo, hi = mt["roc_auc"], mt["roc_auc_ci_low"], mt["roc_auc_ci_high"]
+        self.assertLessEqual(lo, auc)
+        self.assertLessEqual(auc, hi)
+        self.assertIn("| Test ROC-AUC | %.3f (95%% CI [%.3f, %.3f]) |" % (auc, lo, hi), card)
+        self.assertRegex(card, r"\| ROC-AUC \| %.3f \| \[%.3f, %.3f\] \|" % (auc, lo, hi))
+        self.assertIn("test subjects were unseen in training", card)
+        # The split's subject membership is not recorded anywhere (only counts are), so check
+        # what is: per-split subject counts that add up to the dataset's distinct subjects prove
+        # no subject is in two splits (|A u B u C| = |A| + |B| + |C| only for disjoint sets).
+        splits = {}
+        for name, subjects, rows, pos in re.findall(
+                r"^\| (train|validation|test) \| (\d+) \| (\d+) \| (\d+) \|", card, re.M):
+            splits[name] = (int(subjects), int(rows), int(pos))
+        self.assertEqual(sorted(splits), ["test", "train", "validation"], card)
+        self.assertEqual(splits["train"][1], mt["n_train"])
+        self.assertEqual(splits["validation"][1], mt["n_valid"])
+        self.assertEqual(splits["test"][1], mt["n_test"])
+        self.assertGreater(splits["test"][0], 0)
+        path = os.path.join(self.var, "lake", m["dataset_path"])
+        self.assertTrue(os.path.isfile(path), path)
+        t = pq.read_table(path, columns=["subject_key", "label"])
+        subjects = set(t.column("subject_key").to_pylist())
+        self.assertEqual(sum(s[0] for s in splits.values()), len(subjects),
+                         "split subject counts do not add up to the dataset's subjects: %s vs %d"
+                         % (splits, len(subjects)))
+        self.assertEqual(sum(s[1] for s in splits.values()), t.num_rows)
+        self.assertEqual(sum(s[2] for s in splits.values()), sum(t.column("label").to_pylist()))
+        self.assertEqual(mt["positives"], sum(t.column("label").to_pylist()))
+
+    def test_5d_demo_model_recovers_the_planted_signal(self):
+        m = self.manifest(DEMO_MODEL, self.production_version(DEMO_MODEL))
+        self.assertGreaterEqual(m["metrics"]["roc_auc"], 0.8, m["metrics"])
+        self.assertTrue(m["promotion"]["passed"], m["promotion"])
+
+    def assert_by_id_and_by_features_agree(self, model, pid):
+        r = self.ctml("features", "query-online", "--json", "--", pid)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        online = json.loads(r.stdout)["features"]
+        doc = self.predict({"model": model, "use_cache": False, "records": [{"patient_id": pid}]})
+        version = doc["model"]["version"]
+        names = self.manifest(model, version)["feature_names"]
+        features = {n: online.get(n) for n in names}  # null: missing, as the online store has it
+        self.assertTrue(any(v is not None for v in features.values()))
+        doc2 = self.predict({"model": model, "use_cache": False, "records": [{"features": features}]})
+        self.assertEqual(doc2["model"]["name"], model)
+        self.assertEqual(doc2["model"]["version"], version)
+        self.assertAlmostEqual(doc["results"][0]["probability"], doc2["results"][0]["probability"],
+                               delta=1e-6)
+        self.assertEqual(doc["results"][0]["predicted_class"], doc2["results"][0]["predicted_class"])
+
+    def test_5e_predict_by_patient_id_and_by_features_agree(self):
+        self.assert_by_id_and_by_features_agree(PILOT_MODEL, PILOT_ID)
+        self.assert_by_id_and_by_features_agree(DEMO_MODEL, self.demo_patient())
+
+    def test_5f_metrics_and_one_audit_record_per_prediction(self):
+        pid = self.demo_patient()
+        before = len(self.audit_predictions())
+        self.predict({"records": [{"patient_id": pid}]})
+        self.predict({"model": PILOT_MODEL, "records": [{"patient_id": PILOT_ID}]})
+        self.predict({"records": [{"patient_id": pid}, {"patient_id": pid}], "use_cache": False})
+        records = self.audit_predictions()
+        self.assertEqual(len(records), before + 3, records[before:])
+        for _, obj, detail in records:
+            for raw in (pid, PILOT_ID):
+                self.assertNotIn(raw, detail)
+                self.assertNotIn(raw, obj)
+        last = json.loads(records[-1][2])
+        self.assertEqual(last["model"], DEMO_MODEL)
+        self.assertEqual(len(last["predictions"]), 2)
+        self.assertTrue(last["predictions"][0]["subject_key"])
+        r = self.ctml("audit", "list", "-n", "5")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("predict", r.stdout)
+        for raw in (pid, PILOT_ID):
+            self.assertNotIn(raw, r.stdout)
+        status, text = http("GET", PORTS["SERVE"], "/metrics")
+        self.assertEqual(status, 200, text)
+        for model in (DEMO_MODEL, PILOT_MODEL):
+            self.assertRegex(text, r'(?m)^ctml_serve_predictions_total\{model="%s"\} [1-9]' % model)
+            self.assertRegex(text, r'(?m)^ctml_serve_model_version\{model="%s"\} [1-9]' % model)
+        self.assertRegex(text, r"(?m)^ctml_serve_cache_hit_ratio [0-9.e-]+$")
+        self.assertRegex(text, r'(?m)^ctml_http_request_duration_seconds_bucket\{[^}]*'
+                               r'path="/v1/predict"[^}]*le="\+Inf"\} [1-9]')
+
+    def test_5g_urls_list_serve_and_registry_and_its_api_returns_both_models(self):
+        r = self.manager("-o", "--level", "4")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        for svc, port in (("serve", PORTS["SERVE"]), ("registry", PORTS["REGISTRY"])):
+            self.assertRegex(r.stdout, r"(?m)^\s+%s\s+http://127\.0\.0\.1:%d/" % (svc, port))
+        status, body = http("GET", PORTS["REGISTRY"], "/api/v1/models")
+        self.assertEqual(status, 200, body)
+        names = [m["name"] for m in json.loads(body)["models"]]
+        self.assertIn(DEMO_MODEL, names)
+        self.assertIn(PILOT_MODEL, names)
+        status, body = http("GET", PORTS["REGISTRY"],
+                            "/api/v1/models/%s/versions/production" % PILOT_MODEL)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(json.loads(body)["name"], PILOT_MODEL)
+
+    # --- these add versions of the demo model: after every read-only check above.
+
+    def test_5w_a_version_failing_the_gate_is_registered_not_promoted(self):
+        production = self.production_version(DEMO_MODEL)
+        r = self.ctml("train", "--max-rounds", "15",
+                      extra_env={"CTML_TRAIN_GATE_MIN_TEST_ROC_AUC": "0.999"}, timeout=600)
+        out = r.stdout + r.stderr
+        self.assertEqual(r.returncode, 0, out)
+        self.assertIn("NOT promoted", out)
+        match = re.search(r"registered %s/(\d+) but NOT promoted: (.+)" % DEMO_MODEL, out)
+        self.assertIsNotNone(match, out)
+        version, reason = int(match.group(1)), match.group(2).strip()
+        self.assertIn("0.9990", reason)
+        self.assertEqual(self.production_version(DEMO_MODEL), production)
+        r = self.ctml("registry", "list")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = [l for l in r.stdout.splitlines() if re.match(r"%s\s+%d\s" % (DEMO_MODEL, version), l)]
+        self.assertEqual(len(rows), 1, r.stdout)
+        self.assertNotIn("production", rows[0])
+        self.assertIn("not promoted", rows[0])
+        self.assertIn(reason, rows[0])
+        r = self.ctml("registry", "show", DEMO_MODEL, "--version", str(version), "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        shown = json.loads(r.stdout)
+        self.assertEqual(shown["version"], version)
+        self.assertFalse(shown["promotion"]["passed"])
+        self.assertEqual(shown["promotion"]["reason"], reason)
+        self.assertNotEqual(shown["promotion"]["alias"], "production")
+        r = self.ctml("registry", "list", "--json")
+        for m in json.loads(r.stdout)["models"]:
+            if m["name"] == DEMO_MODEL:
+                v = [v for v in m["versions"] if v["version"] == version]
+                self.assertEqual(len(v), 1, m)
+                self.assertNotIn("production", v[0]["aliases"])
+                self.assertNotEqual(m["aliases"]["production"], version)
+        con = sqlite3.connect("file:%s?mode=ro" % os.path.join(self.var, "meta.db"), uri=True)
+        gate = con.execute("SELECT detail FROM audit WHERE action = 'model.gate' AND object = ?",
+                           ("%s/%d" % (DEMO_MODEL, version),)).fetchall()
+        con.close()
+        self.assertEqual(len(gate), 1)
+        detail = json.loads(gate[0][0])
+        self.assertFalse(detail["passed"])
+        self.assertEqual(detail["reason"], reason)
+        r = self.ctml("audit", "list", "-n", "20")
+        self.assertRegex(r.stdout, r"model\.gate\s+%s/%d " % (DEMO_MODEL, version))
+
+    def test_5x_promotion_under_load_fails_no_request_and_switches_version(self):
+        pid = self.demo_patient()
+        old = self.production_version(DEMO_MODEL)
+        audited_before = len(self.audit_predictions())
+        stop = threading.Event()
+        lock = threading.Lock()
+        statuses = collections.Counter()
+        failures = []
+        last_version = {}
+        seen = collections.Counter()
+        body = json.dumps({"use_cache": False, "records": [{"patient_id": pid}]}).encode()
+
+        def load(n):
+            while not stop.is_set():
+                req = urllib.request.Request(
+                    "http://127.0.0.1:%d/v1/predict" % PORTS["SERVE"], data=body, method="POST",
+                    headers={"Content-Type": "application/json"})
+                try:
+                    with urllib.request.urlopen(req, timeout=30) as resp:
+                        status, text = resp.status, resp.read().decode()
+                except urllib.error.HTTPError as e:
+                    status, text = e.code, e.read().decode()
+                except OSError as e:
+                    status, text = "error", repr(e)
+                with lock:
+                    statuses[status] += 1
+                    if status != 200:
+                        failures.append((status, text[:300]))
+                        continue
+                    v = json.loads(text)["model"]["version"]
+                    seen[v] += 1
+                    last_version[n] = v
+
+        threads = [threading.Thread(target=load, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        try:
+            time.sleep(1)
+            r = self.ctml("train", "--max-rounds", "40",
+                          extra_env={"CTML_TRAIN_GATE_MUST_BEAT_PRODUCTION": "false"}, timeout=600)
+            out = r.stdout + r.stderr
+            self.assertEqual(r.returncode, 0, out)
+            match = re.search(r"registered %s/(\d+) and promoted it to production" % DEMO_MODEL, out)
+            self.assertIsNotNone(match, out)
+            new = int(match.group(1))
+            self.assertNotEqual(new, old)
+            # serve watches the alias every serve.watch_interval_ms (2 s)
+            deadline = time.time() + 30
+            while time.time() < deadline:
+                with lock:
+                    if len(last_version) == 4 and all(v == new for v in last_version.values()):
+                        break
+                time.sleep(0.2)
+            time.sleep(1)  # a little more load on the new version
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(timeout=60)
+        self.assertEqual(failures, [], statuses)
+        self.assertEqual(set(statuses), {200}, statuses)
+        self.assertGreater(seen[old], 0, seen)
+        self.assertGreater(seen[new], 0, seen)
+        self.assertEqual(set(seen), {old, new}, seen)
+        self.assertEqual(last_version, {n: new for n in range(4)}, seen)
+        self.assertEqual(self.production_version(DEMO_MODEL), new)
+        # every request of the load was audited, once
+        self.assertEqual(len(self.audit_predictions()) - audited_before, statuses[200])
+
     def test_6_no_raw_patient_id_anywhere_under_var(self):
         # Let the pipeline take the records posted above through to the lake first.
-        import time
         time.sleep(3)
-        secrets = set(OWN_IDS + REJECTED_IDS + [self.demo_patient()])
+        secrets = set(OWN_IDS + REJECTED_IDS + [self.demo_patient(), PILOT_ID])
         try:
             import pyarrow.parquet as pq
         except ImportError:
@@ -236,10 +506,10 @@ class KillMidStream(unittest.TestCase):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def spawn(self, name):
-        log = open(os.path.join(self.tmp, name + ".log"), "ab")
-        self.procs[name] = subprocess.Popen(
-            [CTML, "--config", os.path.join(ROOT, "ctml.yaml"), name], env=self.env,
-            stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        with open(os.path.join(self.tmp, name + ".log"), "ab") as log:  # the child keeps a copy
+            self.procs[name] = subprocess.Popen(
+                [CTML, "--config", os.path.join(ROOT, "ctml.yaml"), name], env=self.env,
+                stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         port = self.PORTS[name.upper().replace("-", "_")]
         for _ in range(200):
             try:
@@ -247,7 +517,6 @@ class KillMidStream(unittest.TestCase):
                     return
             except OSError:
                 pass
-            import time
             time.sleep(0.05)
         self.fail("%s did not become healthy" % name)
 
@@ -259,7 +528,6 @@ class KillMidStream(unittest.TestCase):
 
     def test_restart_after_sigkill_loses_and_duplicates_nothing(self):
         import threading
-        import time
         for name in ("gateway", "bronze-sink", "process"):
             self.spawn(name)
         accepted = []
