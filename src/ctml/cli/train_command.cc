@@ -97,6 +97,7 @@ Status RunTrain(const Config& cfg, const features::FeatureSpec& spec, const Trai
     CTML_RETURN_NOT_OK(features::ParseGrid(grid, &o.dataset));
   }
   o.dataset.study = a.study.empty() ? cfg.GetString("train.study", "") : a.study;
+  o.booster = cfg.GetString("train.booster", "gbtree");
   o.intended_use = cfg.GetString("train.card.intended_use", "");
   o.limitations = cfg.GetString("train.card.limitations", "");
   o.gate.min_test_roc_auc = cfg.GetDouble("train.gate.min_test_roc_auc", 0.0);

@@ -110,8 +110,8 @@ std::string RenderModelCard(const ModelCardInput& in) {
   std::ostringstream md;
   md << "# Model card: " << in.name << " v" << in.version << "\n\n";
   md << "| | |\n|---|---|\n";
-  md << "| Model | " << Code(in.name) << " version " << in.version
-     << " (XGBoost gbtree; gblinear baseline) |\n";
+  md << "| Model | " << Code(in.name) << " version " << in.version << " (XGBoost " << in.booster
+     << (in.booster_note.empty() ? "" : ", " + Cell(in.booster_note)) << "; gblinear baseline) |\n";
   md << "| Label | " << Code(in.label);
   if (!in.label_description.empty()) md << ": " << Cell(in.label_description);
   md << " |\n";
@@ -156,6 +156,10 @@ std::string RenderModelCard(const ModelCardInput& in) {
      << " |\n";
   md << "| ROC-AUC, gblinear baseline | " << FormatMetric(Get(m, "baseline_roc_auc")) << " | "
      << IntervalText(m, "baseline_roc_auc") << " |\n";
+  if (m.count("gbtree_roc_auc")) {
+    md << "| ROC-AUC, gbtree | " << FormatMetric(Get(m, "gbtree_roc_auc")) << " | "
+       << IntervalText(m, "gbtree_roc_auc") << " |\n";
+  }
   md << "| ROC-AUC on validation | " << FormatMetric(Get(m, "valid_roc_auc")) << " | "
      << IntervalText(m, "valid_roc_auc") << " |\n\n";
   md << "Intervals are percentile bootstrap intervals over " << in.bootstrap_resamples

@@ -272,7 +272,7 @@ Result<std::string> RenderCalibrationPng(const std::vector<CalibrationBin>& bins
         cairo_line_to(c.cr(), x, y);
     }
     cairo_stroke(c.cr());
-    c.Unclip();  // points at the borders stay whole
+    c.Unclip();       // points at the borders stay whole
     c.Color(kModel);  // Unclip restored the source colour too
     for (const auto& b : bins) {
       // Area proportional to the bin's rows: radius 3 px (empty) .. 9 px (largest bin).

@@ -47,6 +47,16 @@ Matrix Gather(const features::TrainingSet& ts, const std::vector<size_t>& rows) 
   return m;
 }
 
+// The distinct subject keys (pseudonyms) of each split, sorted: the record that no subject is in
+// two splits, and of which subjects the test metrics are about.
+Json SplitSubjects(const Matrix& train, const Matrix& valid, const Matrix& test) {
+  auto keys = [](const Matrix& m) {
+    std::set<std::string> s(m.subjects.begin(), m.subjects.end());
+    return Json(std::vector<std::string>(s.begin(), s.end()));
+  };
+  return {{"train", keys(train)}, {"valid", keys(valid)}, {"test", keys(test)}};
+}
+
 size_t Positives(const std::vector<float>& y) {
   return static_cast<size_t>(std::count_if(y.begin(), y.end(), [](float v) { return v > 0.5f; }));
 }
@@ -63,7 +73,7 @@ std::string Fmt(double v) {
 std::map<std::string, std::string> ParamsOf(const TrainOptions& o) {
   const TrainParams& p = o.params;
   return {{"label", o.label},
-          {"booster", p.booster},
+          {"booster", o.booster},
           {"max_rounds", std::to_string(p.max_rounds)},
           {"early_stopping_rounds", std::to_string(p.early_stopping_rounds)},
           {"max_depth", std::to_string(p.max_depth)},
@@ -271,6 +281,22 @@ class Trainer {
     CTML_ASSIGN_OR_RETURN(auto p_base, baseline->Predict(test.x.data(), test.rows, cols));
     double baseline_auc = RocAuc(test.y, p_base);
 
+    // 4b. The registered booster: gbtree, or with booster "auto" the one with the higher
+    // validation ROC-AUC (small studies: the linear model often generalizes better). The test
+    // split plays no part in the choice.
+    CTML_ASSIGN_OR_RETURN(auto p_valid_tree, booster->Predict(valid.x.data(), valid.rows, cols));
+    CTML_ASSIGN_OR_RETURN(auto p_valid_lin, baseline->Predict(valid.x.data(), valid.rows, cols));
+    const double tree_valid_auc = RocAuc(valid.y, p_valid_tree);
+    const double lin_valid_auc = RocAuc(valid.y, p_valid_lin);
+    CTML_ASSIGN_OR_RETURN(auto p_tree_test, booster->Predict(test.x.data(), test.rows, cols));
+    const double tree_test_auc = RocAuc(test.y, p_tree_test);
+    bool use_linear =
+        o_.booster == "gblinear" || (o_.booster == "auto" && lin_valid_auc > tree_valid_auc);
+    if (use_linear) booster.swap(baseline);  // `baseline` now holds the gbtree for comparison
+    chosen_booster_ = use_linear ? "gblinear" : "gbtree";
+    Progress("registered booster: %s (validation ROC-AUC gbtree %.4f, gblinear %.4f; rule: %s)",
+             chosen_booster_.c_str(), tree_valid_auc, lin_valid_auc, o_.booster.c_str());
+
     // 5. Threshold on validation, metrics on test.
     CTML_ASSIGN_OR_RETURN(auto p_valid, booster->Predict(valid.x.data(), valid.rows, cols));
     CTML_ASSIGN_OR_RETURN(auto p_test, booster->Predict(test.x.data(), test.rows, cols));
@@ -280,15 +306,15 @@ class Trainer {
     result_.threshold = threshold;
     ConfusionMatrix cm = Confusion(test.y, p_test, threshold);
     // Resampling subjects, not rows: a subject's examples are correlated.
-    Interval ci = BootstrapCiBySubject(RocAuc, test.y, p_test, test.subjects,
-                                       kBootstrapResamples, o_.seed);
+    Interval ci =
+        BootstrapCiBySubject(RocAuc, test.y, p_test, test.subjects, kBootstrapResamples, o_.seed);
     auto& m = result_.metrics;
     m["roc_auc"] = RocAuc(test.y, p_test);
     m["roc_auc_ci_low"] = ci.low;
     m["roc_auc_ci_high"] = ci.high;
     m["pr_auc"] = PrAuc(test.y, p_test);
-    Interval pr_ci = BootstrapCiBySubject(PrAuc, test.y, p_test, test.subjects,
-                                          kBootstrapResamples, o_.seed);
+    Interval pr_ci =
+        BootstrapCiBySubject(PrAuc, test.y, p_test, test.subjects, kBootstrapResamples, o_.seed);
     m["pr_auc_ci_low"] = pr_ci.low;
     m["pr_auc_ci_high"] = pr_ci.high;
     m["brier"] = Brier(test.y, p_test);
@@ -302,6 +328,7 @@ class Trainer {
     m["tn"] = static_cast<double>(cm.tn);
     m["fn"] = static_cast<double>(cm.fn);
     m["baseline_roc_auc"] = baseline_auc;
+    m["gbtree_roc_auc"] = tree_test_auc;
     m["valid_roc_auc"] = RocAuc(valid.y, p_valid);
     m["best_iteration"] = report.best_iteration;
     m["n_train"] = static_cast<double>(train.rows);
@@ -338,6 +365,13 @@ class Trainer {
     card.calibration = CalibrationTable(test.y, p_test, 10, true);
     card.roc = RocCurve(test.y, p_test);
     card.baseline_roc = RocCurve(test.y, p_base);
+    card.booster = chosen_booster_;
+    if (o_.booster == "auto") {
+      card.booster_note = "chosen over " +
+                          std::string(chosen_booster_ == "gbtree" ? "gblinear" : "gbtree") +
+                          " by validation ROC-AUC (" + Fmt(tree_valid_auc) + " gbtree, " +
+                          Fmt(lin_valid_auc) + " gblinear)";
+    }
 
     // 6a. Promotion gate, decided before registration so the manifest records it.
     GateDecision gate = DecideGate(test, ts.feature_names, m["roc_auc"]);
@@ -383,10 +417,15 @@ class Trainer {
                      {"best_iteration", report.best_iteration},
                      {"trained_at", FormatIso8601(NowMicros())},
                      {"code_version", CTML_VERSION},
-                     {"booster", "gbtree"},
+                     {"booster", chosen_booster_},
+                     {"booster_selection",
+                      {{"rule", o_.booster},
+                       {"gbtree_valid_roc_auc", Num(tree_valid_auc)},
+                       {"gblinear_valid_roc_auc", Num(lin_valid_auc)}}},
                      {"artifact_uri", artifact_uri(next_version)},
                      {"imputation", "missing values are NaN and handled natively by XGBoost"},
-                     {"promotion", promotion}};
+                     {"promotion", promotion},
+                     {"split_subjects", SplitSubjects(train, valid, test)}};
     manifest["card"] = kCardFile;
     manifest["plots"] = {kRocPlotFile, kCalibrationPlotFile};
     CTML_ASSIGN_OR_RETURN(auto mv,
@@ -481,6 +520,13 @@ class Trainer {
                           double new_auc) {
     GateDecision d;
     const PromotionGate& g = o_.gate;
+    // The current production version is named in every decision, also when the minimum fails.
+    auto prod = meta_.GetAlias(o_.model_name, "production");
+    if (!prod.ok() && prod.status().code() != StatusCode::kNotFound) {
+      d.reason = "could not read the production alias: " + prod.status().message();
+      return d;
+    }
+    if (prod.ok()) d.production_version = prod->version;
     if (std::isnan(new_auc)) {
       d.reason = "test ROC-AUC is undefined (the test split has a single class)";
       return d;
@@ -489,18 +535,12 @@ class Trainer {
       d.reason = "test ROC-AUC " + Fmt(new_auc) + " < gate minimum " + Fmt(g.min_test_roc_auc);
       return d;
     }
-    auto prod = meta_.GetAlias(o_.model_name, "production");
     if (!prod.ok()) {
-      if (prod.status().code() != StatusCode::kNotFound) {
-        d.reason = "could not read the production alias: " + prod.status().message();
-        return d;
-      }
       d.passed = true;
       d.reason = "test ROC-AUC " + Fmt(new_auc) + " >= minimum " + Fmt(g.min_test_roc_auc) +
                  "; no production version yet";
       return d;
     }
-    d.production_version = prod->version;
     const std::string pv = "production v" + std::to_string(prod->version);
     if (!g.must_beat_production) {
       d.passed = true;
@@ -562,6 +602,7 @@ class Trainer {
   store::Lake& lake_;
   store::MetaStore& meta_;
   TrainResult result_;
+  std::string chosen_booster_ = "gbtree";
 };
 
 }  // namespace
@@ -593,6 +634,10 @@ Result<TrainResult> TrainModel(const TrainOptions& options, store::Lake& lake,
   if (options.label.empty()) return Status::Invalid("label is required", "label");
   if (!(options.target_sensitivity > 0 && options.target_sensitivity <= 1)) {
     return Status::Invalid("target_sensitivity must be in (0, 1]", "target_sensitivity");
+  }
+  if (options.booster != "gbtree" && options.booster != "gblinear" && options.booster != "auto") {
+    return Status::Invalid(
+        "booster must be gbtree, gblinear or auto (got '" + options.booster + "')", "booster");
   }
   if (!(options.gate.min_test_roc_auc >= 0 && options.gate.min_test_roc_auc <= 1) ||
       !(options.gate.min_improvement >= 0 && options.gate.min_improvement < 1)) {

@@ -53,6 +53,8 @@ struct TrainOptions {
   TrainParams params;
   features::TrainingSetOptions dataset;
   PromotionGate gate;
+  // "gbtree" (default), "gblinear", or "auto": the one with the higher validation ROC-AUC.
+  std::string booster = "gbtree";
   std::string actor = "cli";
   bool verbose = true;  // progress lines on stderr
   // Model card text (config); empty: DefaultIntendedUse(label) / DefaultLimitations().

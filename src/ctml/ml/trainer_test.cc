@@ -11,6 +11,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 
 #include "ctml/core/ids.h"
 #include "ctml/core/time.h"
@@ -296,6 +297,38 @@ TEST_F(TrainerTest, StudyFilterKeepsOneStudy) {
   };
   EXPECT_EQ(rows(*a), rows(*all));
   EXPECT_NE(a->dataset_id, all->dataset_id);  // the filter is part of the dataset's identity
+}
+
+// booster gblinear/auto: the registered model is the linear one or the better one on validation;
+// the manifest records the choice and the split's subjects (disjoint).
+TEST_F(TrainerTest, BoosterChoiceAndSplitSubjectsAreRecorded) {
+  WriteSilver();
+  opts_.booster = "gblinear";
+  auto lin = TrainModel(opts_, *lake_, *meta_);
+  ASSERT_TRUE(lin.ok()) << lin.status().ToString();
+  EXPECT_DOUBLE_EQ(lin->metrics.at("roc_auc"), lin->metrics.at("baseline_roc_auc"));
+  auto m1 = nlohmann::json::parse(*lake_->GetBytes("models/vitals_risk/1/manifest.json"));
+  EXPECT_EQ(m1["booster"], "gblinear");
+  opts_.booster = "auto";
+  auto best = TrainModel(opts_, *lake_, *meta_);
+  ASSERT_TRUE(best.ok()) << best.status().ToString();
+  auto m2 = nlohmann::json::parse(*lake_->GetBytes("models/vitals_risk/2/manifest.json"));
+  const auto& sel = m2["booster_selection"];
+  const bool linear_better =
+      sel["gblinear_valid_roc_auc"].get<double>() > sel["gbtree_valid_roc_auc"].get<double>();
+  EXPECT_EQ(m2["booster"], linear_better ? "gblinear" : "gbtree");
+  std::set<std::string> seen;
+  size_t total = 0;
+  for (const char* split : {"train", "valid", "test"}) {
+    for (const auto& k : m2["split_subjects"][split]) {
+      seen.insert(k.get<std::string>());
+      ++total;
+    }
+  }
+  EXPECT_EQ(total, 40u);  // every subject once
+  EXPECT_EQ(seen.size(), 40u);
+  opts_.booster = "xgb";
+  EXPECT_EQ(TrainModel(opts_, *lake_, *meta_).status().code(), StatusCode::kInvalid);
 }
 
 TEST_F(TrainerTest, EmptyLakeFailsTheRun) {

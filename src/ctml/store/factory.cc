@@ -98,6 +98,21 @@ Status Unsupported(const std::string& uri, const char* what, const char* support
 
 }  // namespace
 
+namespace {
+
+// The `synchronous` query parameter of a sqlite:// URI: "FULL" or "NORMAL" (any case).
+Result<std::string> Synchronous(const ParsedUri& p, const std::string& fallback,
+                                const std::string& what, const std::string& uri) {
+  auto sync = p.query.find("synchronous");
+  if (sync == p.query.end()) return fallback;
+  if (sync->second == "full" || sync->second == "FULL") return std::string("FULL");
+  if (sync->second == "normal" || sync->second == "NORMAL") return std::string("NORMAL");
+  return Status::Invalid(
+      "synchronous must be full or normal in " + what + " URI '" + Redact(uri) + "'", "uri");
+}
+
+}  // namespace
+
 Result<std::unique_ptr<EventLog>> OpenEventLog(const std::string& uri) {
   CTML_ASSIGN_OR_RETURN(auto p, Parse(uri, "event log"));
   if (p.scheme == "sqlite") {
@@ -105,17 +120,7 @@ Result<std::unique_ptr<EventLog>> OpenEventLog(const std::string& uri) {
     SqliteEventLogOptions opts;
     CTML_ASSIGN_OR_RETURN(int64_t parts, PositiveInt(p, "partitions", 1, uri));
     opts.partitions = static_cast<int32_t>(std::min<int64_t>(parts, 1024));
-    auto sync = p.query.find("synchronous");
-    if (sync != p.query.end()) {
-      if (sync->second == "full" || sync->second == "FULL") {
-        opts.synchronous = "FULL";
-      } else if (sync->second == "normal" || sync->second == "NORMAL") {
-        opts.synchronous = "NORMAL";
-      } else {
-        return Status::Invalid(
-            "synchronous must be full or normal in event log URI '" + Redact(uri) + "'", "uri");
-      }
-    }
+    CTML_ASSIGN_OR_RETURN(opts.synchronous, Synchronous(p, "NORMAL", "event log", uri));
     return OpenSqliteEventLog(path, opts);
   }
   if (p.scheme == "kafka") return NotBuiltYet(uri, "kafka:// event log");
@@ -143,7 +148,8 @@ Result<std::unique_ptr<MetaStore>> OpenMetaStore(const std::string& uri) {
   CTML_ASSIGN_OR_RETURN(auto p, Parse(uri, "meta store"));
   if (p.scheme == "sqlite") {
     CTML_ASSIGN_OR_RETURN(auto path, SqlitePath(p, uri));
-    return OpenSqliteMetaStore(path);
+    CTML_ASSIGN_OR_RETURN(auto sync, Synchronous(p, "FULL", "meta store", uri));
+    return OpenSqliteMetaStore(path, sync);
   }
   if (p.scheme == "postgresql" || p.scheme == "postgres") {
     return NotBuiltYet(uri, "postgresql:// meta store");

@@ -43,6 +43,22 @@ TEST(Factory, SqliteCreatesParentDirectories) {
   EXPECT_EQ(OpenEventLog("sqlite://").status().code(), StatusCode::kInvalid);
 }
 
+TEST(Factory, SqliteSynchronousIsFullOrNormal) {
+  ScopedTempDir dir;
+  for (const char* ok : {"normal", "FULL"}) {
+    auto meta = OpenMetaStore("sqlite://" + dir.path() + "/meta.db?synchronous=" + ok);
+    ASSERT_TRUE(meta.ok()) << meta.status().ToString();
+    CTML_TEST_OK((*meta)->AppendAudit("t", "a", "o", "{}").status());
+  }
+  auto bad = OpenMetaStore("sqlite://" + dir.path() + "/meta.db?synchronous=off");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalid);
+  EXPECT_NE(bad.status().message().find("synchronous must be full or normal in meta store"),
+            std::string::npos);
+  EXPECT_EQ(OpenEventLog("sqlite://" + dir.path() + "/log.db?synchronous=0").status().code(),
+            StatusCode::kInvalid);
+}
+
 TEST(Factory, CacheCapacityMustBePositive) {
   EXPECT_TRUE(OpenCache("memory://?capacity=5").ok());
   EXPECT_TRUE(OpenCache("memory://").ok());

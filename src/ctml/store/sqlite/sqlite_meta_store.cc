@@ -420,9 +420,9 @@ class SqliteMetaStore final : public MetaStore {
 
 }  // namespace
 
-Result<std::unique_ptr<MetaStore>> OpenSqliteMetaStore(const std::string& path) {
-  // FULL: the audit trail and registry changes are rare and must survive a power loss.
-  CTML_ASSIGN_OR_RETURN(auto db, Db::OpenWithSchema(path, "FULL", kSchema));
+Result<std::unique_ptr<MetaStore>> OpenSqliteMetaStore(const std::string& path,
+                                                       const std::string& synchronous) {
+  CTML_ASSIGN_OR_RETURN(auto db, Db::OpenWithSchema(path, synchronous, kSchema));
   return std::unique_ptr<MetaStore>(new SqliteMetaStore(std::move(db)));
 }
 
