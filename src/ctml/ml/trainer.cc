@@ -469,6 +469,7 @@ class Trainer {
     }
     run.metrics["threshold"] = threshold;
     run.tags["model_version"] = std::to_string(mv.version);
+    run.tags["artifact_uri"] = result_.artifact_uri;  // model.ubj, manifest, card, plots
     CTML_RETURN_NOT_OK(meta_.UpdateRun(run).WithContext("update run"));
 
     // 9. Alias (when the gate passed) and audit.
