@@ -223,9 +223,15 @@ class Level4EndToEnd(unittest.TestCase):
         self.assertIn("| Test ROC-AUC | %.3f (95%% CI [%.3f, %.3f]) |" % (auc, lo, hi), card)
         self.assertRegex(card, r"\| ROC-AUC \| %.3f \| \[%.3f, %.3f\] \|" % (auc, lo, hi))
         self.assertIn("test subjects were unseen in training", card)
-        # The split's subject membership is not recorded anywhere (only counts are), so check
-        # what is: per-split subject counts that add up to the dataset's distinct subjects prove
-        # no subject is in two splits (|A u B u C| = |A| + |B| + |C| only for disjoint sets).
+        # The split's subjects are recorded beside the model: disjoint, and the card's counts.
+        with open(os.path.join(os.path.dirname(card_path), m["split_subjects"])) as fh:
+            members = json.load(fh)
+        sets = {k: set(members[k]) for k in ("train", "valid", "test")}
+        self.assertFalse(sets["train"] & sets["test"])
+        self.assertFalse(sets["valid"] & sets["test"])
+        self.assertFalse(sets["train"] & sets["valid"])
+        # Per-split subject counts that add up to the dataset's distinct subjects also prove no
+        # subject is in two splits (|A u B u C| = |A| + |B| + |C| only for disjoint sets).
         splits = {}
         for name, subjects, rows, pos in re.findall(
                 r"^\| (train|validation|test) \| (\d+) \| (\d+) \| (\d+) \|", card, re.M):
@@ -235,6 +241,8 @@ class Level4EndToEnd(unittest.TestCase):
         self.assertEqual(splits["validation"][1], mt["n_valid"])
         self.assertEqual(splits["test"][1], mt["n_test"])
         self.assertGreater(splits["test"][0], 0)
+        self.assertEqual(splits["test"][0], len(sets["test"]))
+        self.assertEqual(splits["train"][0], len(sets["train"]))
         path = os.path.join(self.var, "lake", m["dataset_path"])
         self.assertTrue(os.path.isfile(path), path)
         t = pq.read_table(path, columns=["subject_key", "label"])

@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -63,6 +64,36 @@ Status OverlayTrainConfig(const std::string& path, Config* cfg) {
     cfg->Set("train." + k, v);
   }
   return Status::OK();
+}
+
+// The environment wins over both files (CTML_TRAIN_GATE_MIN_TEST_ROC_AUC=0.9 ctml train ...),
+// also for train keys ctml.yaml does not list.
+void ApplyTrainEnv(Config* cfg) {
+  static const char* const kKeys[] = {"model",
+                                      "label",
+                                      "study",
+                                      "grid",
+                                      "booster",
+                                      "seed",
+                                      "target_sensitivity",
+                                      "max_rounds",
+                                      "early_stopping_rounds",
+                                      "max_depth",
+                                      "eta",
+                                      "nthread",
+                                      "min_child_weight",
+                                      "subsample",
+                                      "colsample_bytree",
+                                      "strict",
+                                      "gate.min_test_roc_auc",
+                                      "gate.must_beat_production",
+                                      "gate.min_improvement",
+                                      "card.intended_use",
+                                      "card.limitations"};
+  for (const char* k : kKeys) {
+    const std::string key = std::string("train.") + k;
+    if (const char* v = std::getenv(Config::EnvName(key).c_str())) cfg->Set(key, v);
+  }
 }
 
 Status RunTrain(const Config& cfg, const features::FeatureSpec& spec, const TrainArgs& a) {
@@ -166,6 +197,7 @@ void RegisterTrainCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
   cmd->callback([&g, exit_code, args] {
     auto cfg = LoadConfig(g, "train");
     Status overlay = cfg.ok() ? OverlayTrainConfig(args->config, &*cfg) : Status::OK();
+    if (cfg.ok() && overlay.ok()) ApplyTrainEnv(&*cfg);
     if (!cfg.ok() || !overlay.ok()) {
       Fail("train", cfg.ok() ? overlay : cfg.status());
       *exit_code = kExitConfig;

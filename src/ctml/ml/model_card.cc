@@ -111,7 +111,8 @@ std::string RenderModelCard(const ModelCardInput& in) {
   md << "# Model card: " << in.name << " v" << in.version << "\n\n";
   md << "| | |\n|---|---|\n";
   md << "| Model | " << Code(in.name) << " version " << in.version << " (XGBoost " << in.booster
-     << (in.booster_note.empty() ? "" : ", " + Cell(in.booster_note)) << "; gblinear baseline) |\n";
+     << (in.booster_note.empty() ? "" : ", " + Cell(in.booster_note)) << "; compared with "
+     << in.comparison << ") |\n";
   md << "| Label | " << Code(in.label);
   if (!in.label_description.empty()) md << ": " << Cell(in.label_description);
   md << " |\n";
@@ -154,11 +155,15 @@ std::string RenderModelCard(const ModelCardInput& in) {
      << " |\n";
   md << "| Log loss | " << FormatMetric(Get(m, "logloss")) << " | " << IntervalText(m, "logloss")
      << " |\n";
-  md << "| ROC-AUC, gblinear baseline | " << FormatMetric(Get(m, "baseline_roc_auc")) << " | "
-     << IntervalText(m, "baseline_roc_auc") << " |\n";
-  if (m.count("gbtree_roc_auc")) {
-    md << "| ROC-AUC, gbtree | " << FormatMetric(Get(m, "gbtree_roc_auc")) << " | "
-       << IntervalText(m, "gbtree_roc_auc") << " |\n";
+  if (m.count("gbtree_roc_auc") && m.count("gblinear_roc_auc")) {
+    for (const char* b : {"gbtree", "gblinear"}) {
+      const std::string key = std::string(b) + "_roc_auc";
+      md << "| ROC-AUC, " << b << (in.booster == b ? " (registered)" : "") << " | "
+         << FormatMetric(Get(m, key)) << " | " << IntervalText(m, key) << " |\n";
+    }
+  } else {
+    md << "| ROC-AUC, gblinear baseline | " << FormatMetric(Get(m, "baseline_roc_auc")) << " | "
+       << IntervalText(m, "baseline_roc_auc") << " |\n";
   }
   md << "| ROC-AUC on validation | " << FormatMetric(Get(m, "valid_roc_auc")) << " | "
      << IntervalText(m, "valid_roc_auc") << " |\n\n";
@@ -200,19 +205,20 @@ std::string RenderModelCard(const ModelCardInput& in) {
   md << "\n![Calibration](" << kCalibrationPlotFile << ")\n\n";
 
   md << "## ROC\n\n";
-  md << "ROC curve on the test split, with the gblinear baseline and the chance diagonal.\n\n";
+  md << "ROC curve on the test split, with the " << in.comparison
+     << " model and the chance diagonal.\n\n";
   md << "![ROC](" << kRocPlotFile << ")\n\n";
 
-  md << "## Top features by gain\n\n";
+  md << "## Top features (" << in.importance_kind << ")\n\n";
   if (in.top_features.empty()) {
-    md << "No gain importance (the model has no splits).\n\n";
+    md << "No importance available.\n\n";
   } else {
-    md << "| rank | feature | total gain |\n|---:|---|---:|\n";
+    md << "| rank | feature | " << in.importance_kind << " |\n|---:|---|---:|\n";
     for (size_t i = 0; i < in.top_features.size(); ++i) {
       md << "| " << i + 1 << " | " << Code(in.top_features[i].name) << " | "
          << Gain(in.top_features[i].gain) << " |\n";
     }
-    md << "\nGain shows what the trees split on, not causal effect; per-prediction "
+    md << "\nImportance shows what the model relies on, not causal effect; per-prediction "
           "contributions are available from serving with `\"explain\": true`.\n\n";
   }
 
@@ -237,10 +243,13 @@ Result<std::vector<std::pair<std::string, std::string>>> RenderModelCardFiles(
   const std::string who = in.name + " v" + std::to_string(in.version);
   const auto& m = in.metrics;
   Interval ci{Get(m, "roc_auc_ci_low"), Get(m, "roc_auc_ci_high")};
-  CTML_ASSIGN_OR_RETURN(std::string roc,
-                        RenderRocPng(in.roc, Get(m, "roc_auc"), ci,
-                                     in.baseline_roc.empty() ? nullptr : &in.baseline_roc,
-                                     Get(m, "baseline_roc_auc"), who + ": ROC on the test split"));
+  CTML_ASSIGN_OR_RETURN(
+      std::string roc,
+      RenderRocPng(in.roc, Get(m, "roc_auc"), ci,
+                   in.baseline_roc.empty() ? nullptr : &in.baseline_roc,
+                   m.count(in.comparison + "_roc_auc") ? Get(m, in.comparison + "_roc_auc")
+                                                       : Get(m, "baseline_roc_auc"),
+                   who + ": ROC on the test split", in.comparison));
   CTML_ASSIGN_OR_RETURN(
       std::string cal,
       RenderCalibrationPng(in.calibration, who + ": calibration on the test split"));

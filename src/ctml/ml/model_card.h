@@ -58,8 +58,10 @@ struct ModelCardInput {
   std::string intended_use, limitations;    // empty: the defaults below
   // For the plots (RenderModelCardFiles): test-split ROC of the model and of the baseline.
   std::vector<RocPoint> roc, baseline_roc;
-  std::string booster = "gbtree";  // the registered one
-  std::string booster_note;        // how it was chosen (e.g. "higher validation ROC-AUC")
+  std::string booster = "gbtree";       // the registered one
+  std::string comparison = "gblinear";  // the other booster: baseline_roc, metric <name>_roc_auc
+  std::string importance_kind = "total gain";  // what top_features[i].gain holds
+  std::string booster_note;  // how it was chosen (e.g. "higher validation ROC-AUC")
 };
 
 std::string DefaultIntendedUse(const std::string& label);

@@ -58,7 +58,7 @@ TEST(ModelCard, SectionsAndNumbers) {
   const std::string md = RenderModelCard(FixedInput());
   for (const char* section :
        {"# Model card: vitals_risk v3", "## Data", "## Metrics on the test split",
-        "## Decision threshold", "## Calibration", "## ROC", "## Top features by gain",
+        "## Decision threshold", "## Calibration", "## ROC", "## Top features (total gain)",
         "## Intended use", "## Limitations", "## Provenance"}) {
     EXPECT_TRUE(Contains(md, std::string("\n") + section) || md.rfind(section, 0) == 0) << section;
   }

@@ -218,7 +218,7 @@ void Polyline(Canvas& c, const std::vector<RocPoint>& pts, Rgb color) {
 
 Result<std::string> RenderRocPng(const std::vector<RocPoint>& model, double auc, Interval ci,
                                  const std::vector<RocPoint>* baseline, double baseline_auc,
-                                 const std::string& title) {
+                                 const std::string& title, const std::string& baseline_label) {
   CTML_ASSIGN_OR_RETURN(Canvas c, Canvas::Make(1.0));
   c.Axes(title, "false positive rate (1 - specificity)", "true positive rate (sensitivity)");
   c.ClipToPlot();
@@ -234,7 +234,7 @@ Result<std::string> RenderRocPng(const std::vector<RocPoint>& model, double auc,
   if (model.empty()) model_text = "model  ROC undefined (one class in test)";
   std::vector<Canvas::LegendEntry> legend = {{model_text, kModel}};
   if (baseline != nullptr) {
-    legend.push_back({"baseline (gblinear)  AUC " + Fixed(baseline_auc, 3), kBaseline});
+    legend.push_back({baseline_label + "  AUC " + Fixed(baseline_auc, 3), kBaseline});
   }
   legend.push_back({"chance", kGray, Canvas::LegendEntry::kDashed});
   c.Legend(legend, 0);

@@ -23,9 +23,11 @@ inline constexpr int kPlotHeight = 480;
 // ROC curve of the model (legend "model  AUC 0.83 [0.78, 0.88]"), the chance diagonal and, when
 // `baseline` is not null, the baseline's curve ("baseline (gblinear)  AUC 0.71"). An empty model
 // curve (one class in the test split) draws the axes and says so.
+// `baseline_label` names the comparison curve in the legend (e.g. "gblinear").
 Result<std::string> RenderRocPng(const std::vector<RocPoint>& model, double auc, Interval ci,
                                  const std::vector<RocPoint>* baseline, double baseline_auc,
-                                 const std::string& title);
+                                 const std::string& title,
+                                 const std::string& baseline_label = "gblinear");
 
 // Reliability diagram: observed rate against mean predicted probability per bin, joined by lines,
 // point area proportional to the bin's row count, and the perfect-calibration diagonal. Both axes

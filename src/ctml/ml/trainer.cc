@@ -48,7 +48,9 @@ Matrix Gather(const features::TrainingSet& ts, const std::vector<size_t>& rows) 
 }
 
 // The distinct subject keys (pseudonyms) of each split, sorted: the record that no subject is in
-// two splits, and of which subjects the test metrics are about.
+// two splits, of which subjects the test metrics are about, and what a later gate must not test
+// this version on. Kept beside model.ubj (the manifest names the file), not in the registry.
+constexpr const char* kSplitFile = "split_subjects.json";
 Json SplitSubjects(const Matrix& train, const Matrix& valid, const Matrix& test) {
   auto keys = [](const Matrix& m) {
     std::set<std::string> s(m.subjects.begin(), m.subjects.end());
@@ -73,7 +75,7 @@ std::string Fmt(double v) {
 std::map<std::string, std::string> ParamsOf(const TrainOptions& o) {
   const TrainParams& p = o.params;
   return {{"label", o.label},
-          {"booster", o.booster},
+          {"booster_rule", o.booster},
           {"max_rounds", std::to_string(p.max_rounds)},
           {"early_stopping_rounds", std::to_string(p.early_stopping_rounds)},
           {"max_depth", std::to_string(p.max_depth)},
@@ -294,6 +296,7 @@ class Trainer {
         o_.booster == "gblinear" || (o_.booster == "auto" && lin_valid_auc > tree_valid_auc);
     if (use_linear) booster.swap(baseline);  // `baseline` now holds the gbtree for comparison
     chosen_booster_ = use_linear ? "gblinear" : "gbtree";
+    run.params["booster"] = chosen_booster_;
     Progress("registered booster: %s (validation ROC-AUC gbtree %.4f, gblinear %.4f; rule: %s)",
              chosen_booster_.c_str(), tree_valid_auc, lin_valid_auc, o_.booster.c_str());
 
@@ -327,10 +330,11 @@ class Trainer {
     m["fp"] = static_cast<double>(cm.fp);
     m["tn"] = static_cast<double>(cm.tn);
     m["fn"] = static_cast<double>(cm.fn);
-    m["baseline_roc_auc"] = baseline_auc;
+    m["baseline_roc_auc"] = baseline_auc;  // the gblinear baseline
+    m["gblinear_roc_auc"] = baseline_auc;
     m["gbtree_roc_auc"] = tree_test_auc;
     m["valid_roc_auc"] = RocAuc(valid.y, p_valid);
-    m["best_iteration"] = report.best_iteration;
+    if (!use_linear) m["best_iteration"] = report.best_iteration;
     m["n_train"] = static_cast<double>(train.rows);
     m["n_valid"] = static_cast<double>(valid.rows);
     m["n_test"] = static_cast<double>(test.rows);
@@ -353,7 +357,19 @@ class Trainer {
                              {"count", b.count}});
     }
     Json importance = Json::object();
-    CTML_ASSIGN_OR_RETURN(auto gain, booster->GainImportance());
+    // gbtree: total gain per feature; gblinear (no splits): mean |SHAP contribution| on the
+    // validation split, so the card still says what the model relies on.
+    std::map<size_t, double> gain;
+    if (use_linear) {
+      CTML_ASSIGN_OR_RETURN(auto contrib, booster->Contributions(valid.x.data(), valid.rows, cols));
+      for (size_t r = 0; r < valid.rows; ++r) {
+        for (size_t j = 0; j < cols; ++j) {
+          gain[j] += std::fabs(contrib[r * (cols + 1) + j]) / static_cast<double>(valid.rows);
+        }
+      }
+    } else {
+      CTML_ASSIGN_OR_RETURN(gain, booster->GainImportance());
+    }
     for (const auto& [idx, g] : gain) {
       if (idx < cols) importance[ts.feature_names[idx]] = g;
     }
@@ -364,7 +380,9 @@ class Trainer {
     card.run_id = result_.run_id;
     card.calibration = CalibrationTable(test.y, p_test, 10, true);
     card.roc = RocCurve(test.y, p_test);
-    card.baseline_roc = RocCurve(test.y, p_base);
+    card.baseline_roc = RocCurve(test.y, use_linear ? p_tree_test : p_base);
+    card.comparison = use_linear ? "gbtree" : "gblinear";
+    card.importance_kind = use_linear ? "mean abs. contribution on validation" : "total gain";
     card.booster = chosen_booster_;
     if (o_.booster == "auto") {
       card.booster_note = "chosen over " +
@@ -374,7 +392,7 @@ class Trainer {
     }
 
     // 6a. Promotion gate, decided before registration so the manifest records it.
-    GateDecision gate = DecideGate(test, ts.feature_names, m["roc_auc"]);
+    GateDecision gate = DecideGate(test, ts.feature_names, p_test, m["roc_auc"]);
     if (!std::isnan(gate.production_auc)) m["production_roc_auc_same_test"] = gate.production_auc;
     card.alias = gate.passed ? "production" : "none (registered, not promoted)";
     card.alias_reason = gate.reason;
@@ -400,32 +418,36 @@ class Trainer {
       return versions.status().WithContext("list model versions");
     }
     auto artifact_uri = [&](int64_t v) { return "models/" + name + "/" + std::to_string(v); };
-    Json manifest = {{"name", name},
-                     {"version", next_version},
-                     {"run_id", result_.run_id},
-                     {"feature_names", ts.feature_names},
-                     {"spec_hash", ts.spec_hash},
-                     {"label", o_.label},
-                     {"threshold", threshold},
-                     {"target_sensitivity", o_.target_sensitivity},
-                     {"dataset_id", ts.dataset_id},
-                     {"dataset_path", ts.dataset_path},
-                     {"metrics", metrics_json},
-                     {"calibration", calibration},
-                     {"feature_importance_gain", importance},
-                     {"params", params_json},
-                     {"best_iteration", report.best_iteration},
-                     {"trained_at", FormatIso8601(NowMicros())},
-                     {"code_version", CTML_VERSION},
-                     {"booster", chosen_booster_},
-                     {"booster_selection",
-                      {{"rule", o_.booster},
-                       {"gbtree_valid_roc_auc", Num(tree_valid_auc)},
-                       {"gblinear_valid_roc_auc", Num(lin_valid_auc)}}},
-                     {"artifact_uri", artifact_uri(next_version)},
-                     {"imputation", "missing values are NaN and handled natively by XGBoost"},
-                     {"promotion", promotion},
-                     {"split_subjects", SplitSubjects(train, valid, test)}};
+    Json manifest = {
+        {"name", name},
+        {"version", next_version},
+        {"run_id", result_.run_id},
+        {"feature_names", ts.feature_names},
+        {"spec_hash", ts.spec_hash},
+        {"label", o_.label},
+        {"threshold", threshold},
+        {"target_sensitivity", o_.target_sensitivity},
+        {"dataset_id", ts.dataset_id},
+        {"dataset_path", ts.dataset_path},
+        {"metrics", metrics_json},
+        {"calibration", calibration},
+        {"feature_importance_gain", importance},
+        {"feature_importance_kind", use_linear ? "mean_abs_contribution_valid" : "total_gain"},
+        {"params", params_json},
+        {"best_iteration", use_linear ? Json(nullptr) : Json(report.best_iteration)},
+        {"trained_at", FormatIso8601(NowMicros())},
+        {"code_version", CTML_VERSION},
+        {"booster", chosen_booster_},
+        {"booster_selection",
+         {{"rule", o_.booster},
+          {"gbtree_valid_roc_auc", Num(tree_valid_auc)},
+          {"gblinear_valid_roc_auc", Num(lin_valid_auc)}}},
+        {"artifact_uri", artifact_uri(next_version)},
+        {"imputation", use_linear ? "missing values are NaN: gblinear gives them no contribution"
+                                  : "missing values are NaN: each gbtree split sends them to its "
+                                    "learned default direction"},
+        {"promotion", promotion},
+        {"split_subjects", kSplitFile}};
     manifest["card"] = kCardFile;
     manifest["plots"] = {kRocPlotFile, kCalibrationPlotFile};
     CTML_ASSIGN_OR_RETURN(auto mv,
@@ -448,6 +470,8 @@ class Trainer {
     CTML_RETURN_NOT_OK(lake_.PutBytes(result_.artifact_uri + "/model.ubj", model_bytes));
     CTML_RETURN_NOT_OK(
         lake_.PutBytes(result_.artifact_uri + "/manifest.json", result_.manifest_json + "\n"));
+    CTML_RETURN_NOT_OK(lake_.PutBytes(result_.artifact_uri + "/" + kSplitFile,
+                                      SplitSubjects(train, valid, test).dump() + "\n"));
     Progress("wrote %s/{model.ubj,manifest.json} (%zu bytes model)", result_.artifact_uri.c_str(),
              model_bytes.size());
     card.metrics = m;  // as in the manifest
@@ -518,7 +542,7 @@ class Trainer {
   // The promotion gate (see trainer.h). Errors while re-scoring production fail the gate (with
   // the reason) rather than the training: the new version is still registered.
   GateDecision DecideGate(const Matrix& test, const std::vector<std::string>& names,
-                          double new_auc) {
+                          const std::vector<float>& p_new, double new_auc) {
     GateDecision d;
     const PromotionGate& g = o_.gate;
     // The current production version is named in every decision, also when the minimum fails.
@@ -555,20 +579,59 @@ class Trainer {
                  "); promote by hand after review";
       return d;
     }
-    d.production_auc = RocAuc(test.y, *scored);
-    const double needed = d.production_auc + g.min_improvement;
-    if (std::isnan(d.production_auc) || new_auc >= needed) {
+    // Only test subjects production did not train or validate on: on the others its score is
+    // optimistic. Versions from before split_subjects.json are compared on the whole split.
+    std::set<std::string> seen;
+    const bool split_known = ProductionSubjects(*prod, &seen);
+    std::vector<float> y, p_old, p_cur;
+    std::set<std::string> subjects;
+    for (size_t r = 0; r < test.rows; ++r) {
+      if (seen.count(test.subjects[r])) continue;
+      y.push_back(test.y[r]);
+      p_old.push_back((*scored)[r]);
+      p_cur.push_back(p_new[r]);
+      subjects.insert(test.subjects[r]);
+    }
+    const std::string on =
+        " on the " + std::to_string(subjects.size()) + " test subjects" +
+        (split_known ? " neither version trained on"
+                     : " (" + pv + "'s split is not recorded: some may have been in its training)");
+    d.production_auc = RocAuc(y, p_old);
+    const double cur_auc = RocAuc(y, p_cur);
+    if (std::isnan(d.production_auc) || std::isnan(cur_auc)) {
+      d.reason = "cannot compare with " + pv + on +
+                 ": ROC-AUC is undefined there (one class or "
+                 "none); promote by hand after review";
+      return d;
+    }
+    const std::string margin =
+        g.min_improvement > 0 ? " + " + Fmt(g.min_improvement) : std::string();
+    if (cur_auc >= d.production_auc + g.min_improvement) {
       d.passed = true;
-      d.reason = "test ROC-AUC " + Fmt(new_auc) + " >= " + pv + "'s " + Fmt(d.production_auc) +
-                 (g.min_improvement > 0 ? " + " + Fmt(g.min_improvement) : std::string()) +
-                 " on the same test split";
+      d.reason = "ROC-AUC " + Fmt(cur_auc) + " >= " + pv + "'s " + Fmt(d.production_auc) + margin +
+                 on + " (whole test split " + Fmt(new_auc) + ")";
     } else {
-      d.reason = "test ROC-AUC " + Fmt(new_auc) + " does not beat " + pv + "'s " +
-                 Fmt(d.production_auc) +
-                 (g.min_improvement > 0 ? " + " + Fmt(g.min_improvement) : std::string()) +
-                 " on the same test split";
+      d.reason = "ROC-AUC " + Fmt(cur_auc) + " does not beat " + pv + "'s " +
+                 Fmt(d.production_auc) + margin + on + " (whole test split " + Fmt(new_auc) + ")";
     }
     return d;
+  }
+
+  // The subjects a registered version trained or validated on, from its split_subjects.json;
+  // false when it has none (older versions).
+  bool ProductionSubjects(const store::ModelVersion& mv, std::set<std::string>* out) {
+    auto bytes = lake_.GetBytes(mv.artifact_uri + "/" + kSplitFile);
+    if (!bytes.ok()) return false;
+    auto doc = ParseJson(*bytes, 8);
+    if (!doc.ok() || !doc->is_object()) return false;
+    for (const char* split : {"train", "valid"}) {
+      auto it = doc->find(split);
+      if (it == doc->end() || !it->is_array()) return false;
+      for (const auto& k : *it) {
+        if (k.is_string()) out->insert(k.get<std::string>());
+      }
+    }
+    return true;
   }
 
   // Predictions of a registered version on `test` (columns mapped by feature name; a feature the

@@ -13,8 +13,9 @@
 // Promotion gate (TrainOptions::gate, from config train.gate.*): the new version is always
 // registered; it becomes "production" only when its test ROC-AUC is defined, >= min_test_roc_auc,
 // and (must_beat_production) >= the current production version's ROC-AUC + min_improvement, the
-// production model being re-scored on the NEW version's test split (same subjects, same rows), so
-// the two numbers are comparable. Otherwise it gets no alias and the reason is in the manifest
+// production model being re-scored on the NEW version's test subjects that it neither trained nor
+// validated on (its split_subjects.json), the new version scored on the same rows, so the two
+// numbers are comparable. Otherwise it gets no alias and the reason is in the manifest
 // ("promotion"), the result and the audit trail ("model.gate").
 #pragma once
 
@@ -41,7 +42,7 @@ namespace ctml::ml {
 struct PromotionGate {
   double min_test_roc_auc = 0.0;  // 0: no minimum
   bool must_beat_production = true;
-  double min_improvement = 0.0;  // over production's ROC-AUC on the same test split
+  double min_improvement = 0.0;  // over production's ROC-AUC on the same rows
 };
 
 struct TrainOptions {

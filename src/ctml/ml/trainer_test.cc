@@ -244,12 +244,26 @@ TEST_F(TrainerTest, GateRequiresBeatingProductionOnTheSameTestSplit) {
   EXPECT_EQ(audit->back().object, "vitals_risk/2");
   EXPECT_NE(audit->back().detail.find("does not beat"), std::string::npos);
 
+  // Another seed: another split. Production is compared only on test subjects it neither
+  // trained nor validated on (fewer than the whole test split).
+  opts_.seed = 7;
+  opts_.gate.min_improvement = 0.9;  // cannot pass: production stays v1
+  auto r4 = TrainModel(opts_, *lake_, *meta_);
+  ASSERT_TRUE(r4.ok()) << r4.status().ToString();
+  EXPECT_NE(r4->gate_reason.find("test subjects neither version trained on"), std::string::npos)
+      << r4->gate_reason;
+  const size_t pos = r4->gate_reason.find(" on the ");
+  ASSERT_NE(pos, std::string::npos);
+  EXPECT_LT(std::stoi(r4->gate_reason.substr(pos + 8)), 8) << r4->gate_reason;  // 8 test subjects
+  EXPECT_FALSE(r4->gate_passed);
+  opts_.seed = 42;
+
   // Without the improvement margin the equal model passes and moves production.
   opts_.gate.min_improvement = 0;
   auto r3 = TrainModel(opts_, *lake_, *meta_);
   ASSERT_TRUE(r3.ok()) << r3.status().ToString();
   EXPECT_TRUE(r3->gate_passed) << r3->gate_reason;
-  EXPECT_EQ(meta_->GetAlias("vitals_risk", "production")->version, 3);
+  EXPECT_EQ(meta_->GetAlias("vitals_risk", "production")->version, 4);
 }
 
 TEST_F(TrainerTest, GateMinimumRocAucBlocksPromotion) {
@@ -306,9 +320,15 @@ TEST_F(TrainerTest, BoosterChoiceAndSplitSubjectsAreRecorded) {
   opts_.booster = "gblinear";
   auto lin = TrainModel(opts_, *lake_, *meta_);
   ASSERT_TRUE(lin.ok()) << lin.status().ToString();
-  EXPECT_DOUBLE_EQ(lin->metrics.at("roc_auc"), lin->metrics.at("baseline_roc_auc"));
+  EXPECT_DOUBLE_EQ(lin->metrics.at("roc_auc"), lin->metrics.at("gblinear_roc_auc"));
+  EXPECT_FALSE(lin->metrics.count("best_iteration"));  // a gbtree figure
   auto m1 = nlohmann::json::parse(*lake_->GetBytes("models/vitals_risk/1/manifest.json"));
   EXPECT_EQ(m1["booster"], "gblinear");
+  EXPECT_EQ(m1["feature_importance_kind"], "mean_abs_contribution_valid");
+  EXPECT_FALSE(m1["feature_importance_gain"].empty());
+  auto card = *lake_->GetBytes("models/vitals_risk/1/card.md");
+  EXPECT_NE(card.find("compared with gbtree"), std::string::npos);
+  EXPECT_NE(card.find("| ROC-AUC, gblinear (registered) |"), std::string::npos);
   opts_.booster = "auto";
   auto best = TrainModel(opts_, *lake_, *meta_);
   ASSERT_TRUE(best.ok()) << best.status().ToString();
@@ -319,8 +339,10 @@ TEST_F(TrainerTest, BoosterChoiceAndSplitSubjectsAreRecorded) {
   EXPECT_EQ(m2["booster"], linear_better ? "gblinear" : "gbtree");
   std::set<std::string> seen;
   size_t total = 0;
+  auto splits = nlohmann::json::parse(
+      *lake_->GetBytes("models/vitals_risk/2/" + m2["split_subjects"].get<std::string>()));
   for (const char* split : {"train", "valid", "test"}) {
-    for (const auto& k : m2["split_subjects"][split]) {
+    for (const auto& k : splits[split]) {
       seen.insert(k.get<std::string>());
       ++total;
     }

@@ -46,8 +46,18 @@ Status ModelHolder::Reload() {
   } catch (const Json::exception& e) {
     return Status::Invalid(std::string("model manifest lacks a field: ") + e.what());
   }
-  CTML_ASSIGN_OR_RETURN(std::string bytes, lake_.GetBytes(mv.artifact_uri + "/model.ubj"));
-  CTML_ASSIGN_OR_RETURN(model->booster, ml::Booster::Load(bytes));
+  // A missing model file is not "no alias yet": the watcher must report it, not wait quietly.
+  auto bytes = lake_.GetBytes(mv.artifact_uri + "/model.ubj");
+  if (!bytes.ok()) {
+    Metrics()
+        .Counter("ctml_serve_model_load_failures_total", "Versions that could not be loaded",
+                 {{"model", name_}})
+        .Inc();
+    return Status::FailedPrecondition(name_ + " v" + std::to_string(mv.version) + " (" + alias_ +
+                                      ") cannot be loaded: " + bytes.status().message() +
+                                      "; still serving the previous version");
+  }
+  CTML_ASSIGN_OR_RETURN(model->booster, ml::Booster::Load(*bytes));
   {
     std::lock_guard lock(mu_);
     current_ = std::move(model);

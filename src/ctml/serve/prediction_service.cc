@@ -105,7 +105,10 @@ net::HttpResponse PredictionService::HandleReload(const net::HttpRequest& req) {
     if (!doc.ok()) return net::HttpResponse::Error(doc.status());
     if (doc->is_object() && doc->contains("model")) {
       const Json& name = (*doc)["model"];
-      ModelHolder* m = name.is_string() ? Find(name.get<std::string>()) : nullptr;
+      if (!name.is_string()) {
+        return net::HttpResponse::Error(400, "INVALID_ARGUMENT", "model must be a string", "model");
+      }
+      ModelHolder* m = Find(name.get<std::string>());
       if (m == nullptr) {
         return net::HttpResponse::Error(404, "NOT_FOUND", "model is not served here", "model");
       }
@@ -266,6 +269,17 @@ net::HttpResponse PredictionService::HandlePredict(const net::HttpRequest& req) 
         return net::HttpResponse::Error(404, "NOT_FOUND",
                                         "no features in the online store for this patient",
                                         where + ".patient_id");
+      }
+      // Values of another feature spec would be mapped by name into the wrong meaning.
+      if (!model->spec_hash.empty() && !(*vec)->spec_hash.empty() &&
+          (*vec)->spec_hash != model->spec_hash) {
+        return net::HttpResponse::Error(
+            409, "FAILED_PRECONDITION",
+            "the online features of this patient come from feature spec " + (*vec)->spec_hash +
+                " but model " + model->name + " v" + std::to_string(model->version) +
+                " was trained on spec " + model->spec_hash +
+                ": retrain the model or let ctml features rematerialize",
+            where + ".patient_id");
       }
       std::map<std::string, double> by_name((*vec)->values.begin(), (*vec)->values.end());
       for (size_t j = 0; j < nf; ++j) {
