@@ -231,6 +231,7 @@ int Serve(const Config& cfg, store::MetaStore& meta) {
   opts.threads = static_cast<int>(cfg.GetInt("registry.threads", 2));
   net::HttpServer server(opts);
   serve::RegistryApi api(meta, lake->get(), *keys);
+  api.SetMlflowUri(cfg.GetString("tracking.mlflow_uri", ""));
   api.Register(server);
   Status st = server.Run();
   return st.ok() ? kExitOk : Fail("registry serve", st);

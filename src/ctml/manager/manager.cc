@@ -9,6 +9,7 @@
 #include <sstream>
 #include <thread>
 
+#include "ctml/core/json.h"
 #include "ctml/core/time.h"
 #include "ctml/manager/probes.h"
 #include "ctml/store/factory.h"
@@ -459,6 +460,32 @@ Status Manager::EnsureModel(const std::string& model, const std::vector<std::str
   return Status::OK();
 }
 
+// True (and says so) when `model` has versions but none is production: its last training failed
+// the gate. Retraining on every start would only add versions of the same data.
+bool Manager::AlreadyRejected(const std::string& model, const std::string& config_path) {
+  auto uri = cfg_.Require("meta.uri");
+  if (!uri.ok()) return false;
+  auto meta = store::OpenMetaStore(*uri);
+  if (!meta.ok()) return false;
+  if ((*meta)->GetAlias(model, "production").ok()) return false;
+  auto versions = (*meta)->ListModelVersions(model);
+  if (!versions.ok() || versions->empty()) return false;
+  const store::ModelVersion* last = &versions->front();
+  for (const auto& v : *versions) {
+    if (v.version > last->version) last = &v;
+  }
+  std::string reason = "see ctml registry show " + model;
+  auto doc = ParseJson(last->manifest_json, 64);
+  if (doc.ok() && doc->contains("promotion") && (*doc)["promotion"].is_object()) {
+    reason = (*doc)["promotion"].value("reason", reason);
+  }
+  out() << "Model: " << model << " v" << last->version << " was registered but not promoted ("
+        << reason << "); not retraining. Promote it "
+        << "(ctml registry promote " << model << " " << last->version
+        << ") or train again (ctml train --config " << config_path << ")" << std::endl;
+  return true;
+}
+
 void Manager::EnsureExtraModels() {
   std::stringstream list(cfg_.GetString("train.extra", ""));
   for (std::string item; std::getline(list, item, ',');) {
@@ -477,7 +504,9 @@ void Manager::EnsureExtraModels() {
       continue;
     }
     const std::string study = file->GetString("study", "");
-    Status st = EnsureModel(file->GetString("model"), {"--config", path});
+    const std::string model = file->GetString("model");
+    if (AlreadyRejected(model, path)) continue;
+    Status st = EnsureModel(model, {"--config", path});
     if (!st.ok()) {
       out() << "Model: " << file->GetString("model") << " not served: " << st.message()
             << (study.empty() ? "" : " (it trains on study " + study + ")") << std::endl;

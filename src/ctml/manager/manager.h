@@ -76,6 +76,7 @@ class Manager {
   Status EnsureModel(const std::string& model, const std::vector<std::string>& train_args);
   // The train.extra models (one --config file each); a failure is reported, not fatal.
   void EnsureExtraModels();
+  bool AlreadyRejected(const std::string& model, const std::string& config_path);
   Status MakeServingReady();
   void PrintReadyBlock();
   Status StopService(const ServiceRow& row);

@@ -38,7 +38,8 @@ struct RecordInput {
   std::string patient_id;
   std::string subject_key;  // pseudonym of patient_id ("" without one): the audit's subject
   std::vector<float> x;
-  int64_t as_of_us = 0;  // 0 when features were given by the client
+  int64_t as_of_us = 0;   // 0 when features were given by the client
+  std::string not_found;  // the field, when the patient has no online features (not scored)
 };
 
 }  // namespace
@@ -266,9 +267,10 @@ net::HttpResponse PredictionService::HandlePredict(const net::HttpRequest& req) 
       if (!vec.ok())
         return net::HttpResponse::Error(503, "UNAVAILABLE", "online store unavailable", "");
       if (!vec->has_value()) {
-        return net::HttpResponse::Error(404, "NOT_FOUND",
-                                        "no features in the online store for this patient",
-                                        where + ".patient_id");
+        // One unknown patient does not fail the others: its result carries the error.
+        in.not_found = where + ".patient_id";
+        inputs.push_back(std::move(in));
+        continue;
       }
       // Values of another feature spec would be mapped by name into the wrong meaning.
       if (!model->spec_hash.empty() && !(*vec)->spec_hash.empty() &&
@@ -291,12 +293,20 @@ net::HttpResponse PredictionService::HandlePredict(const net::HttpRequest& req) 
     inputs.push_back(std::move(in));
   }
 
+  constexpr const char* kNoFeatures = "no features in the online store for this patient";
+  size_t scored = 0;
+  for (const auto& in : inputs) scored += in.not_found.empty() ? 1 : 0;
+  if (scored == 0) {  // nothing to score: the request as a whole is not found
+    return net::HttpResponse::Error(404, "NOT_FOUND", kNoFeatures, inputs.front().not_found);
+  }
+
   // Cache lookups, then one batched prediction for the misses.
   std::vector<float> probs(inputs.size(), 0.f);
   std::vector<size_t> todo;
   std::vector<std::string> keys(inputs.size());
   size_t hit_count = 0;
   for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!inputs[i].not_found.empty()) continue;
     keys[i] = CacheKey(*model, inputs[i].x.data(), nf);
     if (use_cache) {
       auto got = cache_.Get(keys[i]);
@@ -329,7 +339,7 @@ net::HttpResponse PredictionService::HandlePredict(const net::HttpRequest& req) 
   }
   Metrics()
       .Counter("ctml_serve_predictions_total", "Records scored", {{"model", model->name}})
-      .Inc(static_cast<double>(inputs.size()));
+      .Inc(static_cast<double>(scored));
 
   std::vector<float> contribs;
   if (explain) {
@@ -344,6 +354,13 @@ net::HttpResponse PredictionService::HandlePredict(const net::HttpRequest& req) 
 
   Json results = Json::array();
   for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!inputs[i].not_found.empty()) {
+      results.push_back(
+          {{"patient_id", inputs[i].patient_id},
+           {"error",
+            {{"code", "NOT_FOUND"}, {"message", kNoFeatures}, {"field", inputs[i].not_found}}}});
+      continue;
+    }
     Json r = {{"patient_id", inputs[i].patient_id},
               {"probability", probs[i]},
               {"predicted_class", probs[i] >= model->threshold ? 1 : 0},
@@ -367,11 +384,12 @@ net::HttpResponse PredictionService::HandlePredict(const net::HttpRequest& req) 
     }
     results.push_back(std::move(r));
   }
-  const bool all_cached = use_cache && hit_count == inputs.size();
+  const bool all_cached = use_cache && hit_count == scored;
   if (options_.audit) {
     // Before answering: a prediction that was not audited is not given out.
     Json audited = Json::array();
     for (size_t i = 0; i < inputs.size(); ++i) {
+      if (!inputs[i].not_found.empty()) continue;  // not scored
       audited.push_back(
           {{"subject_key",
             inputs[i].subject_key.empty() ? Json(nullptr) : Json(inputs[i].subject_key)},

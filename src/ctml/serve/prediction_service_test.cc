@@ -360,8 +360,6 @@ TEST_F(PredictionServiceTest, ValidationErrorsNameTheProblem) {
   expect({{"model", 3}, {"records", {{{"patient_id", kPatients[0]}}}}}, 400, "model", {});
 
   expect({{"records", {{{"patient_id", kUnknownPatient}}}}}, 404, "records[0].patient_id", {});
-  expect({{"records", {{{"patient_id", kPatients[0]}}, {{"patient_id", kUnknownPatient}}}}}, 404,
-         "records[1].patient_id", {});
   expect({{"records", Json::array()}}, 400, "records", {});
   expect({{"other", 1}}, 400, "records", {});
   Json five = Json::array();
@@ -388,8 +386,18 @@ TEST_F(PredictionServiceTest, ValidationErrorsNameTheProblem) {
   auto ok = Predict({{"records", four}});
   EXPECT_EQ(ok.status, 200) << ok.body.dump();
   EXPECT_EQ(ok.body["results"].size(), 4u);
-  // Refused requests audit nothing; the answered one audits once.
-  EXPECT_EQ(AuditCount(), audit_before + 1);
+  // One unknown patient in a batch does not fail the others: its result carries the error.
+  auto mixed =
+      Predict({{"records", {{{"patient_id", kPatients[0]}}, {{"patient_id", kUnknownPatient}}}}});
+  ASSERT_EQ(mixed.status, 200) << mixed.body.dump();
+  ASSERT_EQ(mixed.body["results"].size(), 2u);
+  EXPECT_TRUE(mixed.body["results"][0].contains("probability"));
+  EXPECT_FALSE(mixed.body["results"][0].contains("error"));
+  EXPECT_EQ(mixed.body["results"][1]["error"]["code"], "NOT_FOUND");
+  EXPECT_EQ(mixed.body["results"][1]["error"]["field"], "records[1].patient_id");
+  EXPECT_FALSE(mixed.body["results"][1].contains("probability"));
+  // Refused requests audit nothing; the answered ones audit once each.
+  EXPECT_EQ(AuditCount(), audit_before + 2);
 }
 
 // 3. ------------------------------------------------------------------------------------------

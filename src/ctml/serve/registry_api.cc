@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "ctml/core/json.h"
+#include "ctml/ml/mlflow.h"
 #include "ctml/ml/registry.h"
 
 namespace ctml::serve {
@@ -165,7 +166,12 @@ net::HttpResponse RegistryApi::HandleModelPost(const net::HttpRequest& req) {
   auto p = registry::Promote(meta_, name, version, alias, req.actor,
                              reason.empty() ? "promoted through the registry API" : reason);
   if (!p.ok()) return Error(p.status(), "version");
-  return net::HttpResponse::Json(200, registry::PromoteJson(*p));
+  if (mlflow_uri_.empty()) return net::HttpResponse::Json(200, registry::PromoteJson(*p));
+  auto tracker = ml::MlflowTracker::Create(mlflow_uri_);
+  Status st = tracker.ok() ? (*tracker)->SetAlias(name, p->version, alias) : tracker.status();
+  Json body = Json::parse(registry::PromoteJson(*p));
+  body["mlflow"] = st.ok() ? "alias moved" : "warning: MLflow alias not moved: " + st.message();
+  return net::HttpResponse::Json(200, body.dump());
 }
 
 net::HttpResponse RegistryApi::HandleRuns(const net::HttpRequest& req) {

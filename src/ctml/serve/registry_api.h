@@ -29,6 +29,9 @@ class RegistryApi {
   // `lake` may be null: artifact endpoints then answer 404.
   RegistryApi(store::MetaStore& meta, store::Lake* lake, const net::ApiKeys& keys);
   void Register(net::HttpServer& server);
+  // When set (tracking.mlflow_uri), a promotion also moves the MLflow alias; a failure there is
+  // reported in the response ("mlflow") and does not undo the promotion.
+  void SetMlflowUri(std::string uri) { mlflow_uri_ = std::move(uri); }
 
   net::HttpResponse HandleList(const net::HttpRequest& req);
   net::HttpResponse HandleModelGet(const net::HttpRequest& req);   // under /api/v1/models/
@@ -44,6 +47,7 @@ class RegistryApi {
   store::MetaStore& meta_;
   store::Lake* lake_;
   const net::ApiKeys& keys_;
+  std::string mlflow_uri_;
 };
 
 }  // namespace ctml::serve
