@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -23,6 +24,15 @@ namespace ctml::store::testing {
 // A name with a random suffix: keeps tests independent on shared distributed stores.
 inline std::string Unique(const std::string& prefix) {
   return prefix + "-" + HexEncode(RandomBytes(4));
+}
+
+// The URI of a real service for the distributed adapters' suites: the environment variable
+// `env` when set, else `fallback`, the address scripts/services/<name>.sh starts it on.
+// scripts/test.sh starts every service before the tests; run alone, start it first, e.g.
+// `scripts/services/redis.sh start`. A service that is down fails the tests (never skips them).
+inline std::string ServiceUri(const char* env, const std::string& fallback) {
+  const char* v = std::getenv(env);
+  return v != nullptr && *v != '\0' ? std::string(v) : fallback;
 }
 
 // A fresh directory under ::testing::TempDir(), removed recursively on destruction.
