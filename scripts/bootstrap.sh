@@ -14,6 +14,7 @@ DEB_PACKAGES=(
   libsimdjson-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev libxxhash-dev libreadstat-dev clang-format
   libcairo2-dev
+  librdkafka-dev libhiredis-dev libpqxx-dev libqpid-proton-cpp12-dev
 )
 
 missing=()

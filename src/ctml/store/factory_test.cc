@@ -22,18 +22,6 @@ TEST(Factory, UnknownSchemeNamesTheUriAndTheSupportedSchemes) {
   EXPECT_EQ(OpenCache("not a uri").status().code(), StatusCode::kInvalid);
 }
 
-TEST(Factory, DistributedAdaptersAreNotBuiltYet) {
-  for (auto st : {OpenEventLog("kafka://127.0.0.1:9092").status(),
-                  OpenLake("s3://bucket?endpoint_override=127.0.0.1:7070").status(),
-                  OpenOnlineStore("redis://127.0.0.1:6379/0").status(),
-                  OpenMetaStore("postgresql://ctml:hunter2@127.0.0.1/ctml").status(),
-                  OpenCache("redis://127.0.0.1:6379/1").status()}) {
-    EXPECT_EQ(st.code(), StatusCode::kInvalid);
-    EXPECT_NE(st.message().find("not built yet"), std::string::npos) << st.message();
-    EXPECT_EQ(st.message().find("hunter2"), std::string::npos) << "credentials leaked";
-  }
-}
-
 TEST(Factory, SqliteCreatesParentDirectories) {
   ScopedTempDir dir;
   std::string db = dir.path() + "/deep/er/meta.db";
