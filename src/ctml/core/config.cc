@@ -59,13 +59,42 @@ Result<Config> Config::Load(const std::string& path) {
     return Status::NotFound("config file '" + chosen +
                             "' not found; pass --config FILE or set CTML_CONFIG");
   }
+  in.close();
+  fs::path abs = fs::absolute(chosen);
+  Config cfg;
+  cfg.dir_ = abs.parent_path().string();
+  cfg.path_ = abs.string();
+  auto flat = ReadFlat(abs, 0);
+  if (!flat.ok()) return flat.status().WithContext(chosen);
+  cfg.values_ = std::move(*flat);
+  Status st = cfg.Finish(/*apply_env=*/true);
+  if (!st.ok()) return st.WithContext(chosen);
+  return cfg;
+}
+
+Result<std::map<std::string, std::string>> Config::ReadFlat(const fs::path& file, int depth) {
+  std::ifstream in(file);
+  if (!in) return Status::NotFound("configuration file '" + file.string() + "' not found");
   std::stringstream ss;
   ss << in.rdbuf();
-  fs::path abs = fs::absolute(chosen);
-  auto cfg = FromYaml(ss.str(), abs.parent_path().string());
-  if (!cfg.ok()) return cfg.status().WithContext(chosen);
-  cfg->path_ = abs.string();
-  return cfg;
+  std::map<std::string, std::string> values;
+  try {
+    YAML::Node root = YAML::Load(ss.str());
+    if (root.IsDefined() && !root.IsNull()) Flatten(root, "", &values);
+  } catch (const YAML::Exception& e) {
+    return Status::Invalid(file.string() + ": bad YAML at line " + std::to_string(e.mark.line + 1) +
+                           ": " + e.msg);
+  }
+  auto base = values.find("extends");
+  if (base == values.end()) return values;
+  // `extends: ctml.yaml`: this file's keys override the base file's (relative to this file).
+  if (depth >= 4) return Status::Invalid("'extends' nests deeper than 4 files", "extends");
+  fs::path base_path = fs::path(base->second).is_relative() ? file.parent_path() / base->second
+                                                            : fs::path(base->second);
+  values.erase(base);
+  CTML_ASSIGN_OR_RETURN(auto merged, ReadFlat(base_path.lexically_normal(), depth + 1));
+  for (auto& [key, value] : values) merged[key] = std::move(value);
+  return merged;
 }
 
 Result<Config> Config::FromYaml(const std::string& yaml, const std::string& dir, bool apply_env) {
@@ -94,14 +123,30 @@ Status Config::Finish(bool apply_env) {
     }
   }
   // ${key} interpolation, a few rounds so that values may refer to interpolated values.
+  // ${file:PATH} (a secret kept in a file) stays a reference, with PATH made absolute against
+  // the config's directory: the store factory reads the file when it opens the URI, so the
+  // secret is never part of the configuration (dumps, logs) and the file may appear later
+  // (a service's start-up writes it).
   for (int round = 0; round < 4; ++round) {
     bool changed = false;
     for (auto& [key, value] : values_) {
       size_t start;
-      while ((start = value.find("${")) != std::string::npos) {
+      size_t from = 0;
+      while ((start = value.find("${", from)) != std::string::npos) {
         size_t end = value.find('}', start);
         if (end == std::string::npos) return Status::Invalid("unclosed ${ in value", key);
         std::string ref = value.substr(start + 2, end - start - 2);
+        if (ref.rfind("file:", 0) == 0) {
+          fs::path file(ref.substr(5));
+          if (file.empty()) return Status::Invalid("${file:} names no file", key);
+          if (file.is_relative()) {
+            std::string abs = (fs::path(dir_) / file).lexically_normal().string();
+            value.replace(start, end - start + 1, "${file:" + abs + "}");
+            end = start + abs.size() + 7;
+          }
+          from = end + 1;
+          continue;
+        }
         auto it = values_.find(ref);
         if (it == values_.end()) return Status::Invalid("unknown reference ${" + ref + "}", key);
         if (it->first == key) return Status::Invalid("value refers to itself", key);

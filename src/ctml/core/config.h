@@ -1,12 +1,15 @@
 // Configuration: a YAML file flattened to dotted keys ("gateway.port"), overridden by the
 // environment (CTML_GATEWAY_PORT), with ${key} interpolation and paths resolved against the
-// config file's directory.
+// config file's directory. A file may start from another (`extends: ctml.yaml`: its keys
+// override the base's). `${file:PATH}` names a secret file; it stays a reference that the
+// store factory resolves (store/secret_refs.h).
 //
 //   CTML_ASSIGN_OR_RETURN(auto cfg, ctml::Config::Load(cli_config_path));  // "" = default search
 //   int port = cfg.GetInt("gateway.port", 8082);
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <string>
 
@@ -43,6 +46,9 @@ class Config {
 
  private:
   Status Finish(bool apply_env);
+  // The flattened keys of `file`, merged over its `extends` base (depth counts the nesting).
+  static Result<std::map<std::string, std::string>> ReadFlat(const std::filesystem::path& file,
+                                                             int depth);
   std::string path_;
   std::string dir_;
   std::map<std::string, std::string> values_;

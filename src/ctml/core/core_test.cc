@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 
 #include "ctml/core/config.h"
 #include "ctml/core/crypto.h"
@@ -64,6 +66,43 @@ TEST(Config, ReportsBadYamlLineAndUnknownReference) {
   auto ref = Config::FromYaml("a: ${nope}\n", "/x");
   ASSERT_FALSE(ref.ok());
   EXPECT_EQ(ref.status().field(), "a");
+}
+
+TEST(Config, ExtendsABaseFileAndKeepsSecretFileReferences) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::path(::testing::TempDir()) / ("ctml-config-" + HexEncode(RandomBytes(4)));
+  fs::create_directories(dir);
+  std::ofstream(dir / "base.yaml")
+      << "paths:\n  var: var\nlog:\n  uri: sqlite://${paths.var}/l.db\n"
+         "gateway:\n  port: 8082\n  threads: 2\n";
+  std::ofstream(dir / "dist.yaml")
+      << "extends: base.yaml\nlog:\n  uri: kafka://127.0.0.1:19092\ngateway:\n  port: 9000\n"
+         "meta:\n  uri: postgresql://ctml:${file:var/pw}@127.0.0.1:15432/ctml\n";
+  auto cfg = Config::Load((dir / "dist.yaml").string());
+  ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
+  EXPECT_EQ(cfg->GetString("log.uri"), "kafka://127.0.0.1:19092");  // overridden
+  EXPECT_EQ(cfg->GetInt("gateway.port", 0), 9000);
+  EXPECT_EQ(cfg->GetInt("gateway.threads", 0), 2);  // inherited
+  EXPECT_FALSE(cfg->Has("extends"));
+  // The secret stays a reference (made absolute), never the file's content.
+  EXPECT_EQ(cfg->GetString("meta.uri"),
+            "postgresql://ctml:${file:" + (dir / "var/pw").string() + "}@127.0.0.1:15432/ctml");
+
+  setenv("CTML_GATEWAY_THREADS", "5", 1);  // the environment overrides inherited keys too
+  auto env_cfg = Config::Load((dir / "dist.yaml").string());
+  unsetenv("CTML_GATEWAY_THREADS");
+  ASSERT_TRUE(env_cfg.ok());
+  EXPECT_EQ(env_cfg->GetInt("gateway.threads", 0), 5);
+
+  std::ofstream(dir / "loop.yaml") << "extends: loop.yaml\n";
+  auto loop = Config::Load((dir / "loop.yaml").string());
+  ASSERT_FALSE(loop.ok());
+  EXPECT_NE(loop.status().message().find("extends"), std::string::npos);
+  std::ofstream(dir / "orphan.yaml") << "extends: missing.yaml\n";
+  auto orphan = Config::Load((dir / "orphan.yaml").string());
+  ASSERT_FALSE(orphan.ok());
+  EXPECT_NE(orphan.status().message().find("missing.yaml"), std::string::npos);
+  fs::remove_all(dir);
 }
 
 TEST(Time, ParsesZonesFractionsAndRejectsGarbage) {

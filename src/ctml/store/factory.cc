@@ -10,6 +10,7 @@
 
 #include "ctml/store/arrowfs/arrow_lake.h"
 #include "ctml/store/memory/memory_cache.h"
+#include "ctml/store/secret_refs.h"
 #include "ctml/store/sqlite/sqlite_event_log.h"
 #include "ctml/store/sqlite/sqlite_meta_store.h"
 #include "ctml/store/sqlite/sqlite_online_store.h"
@@ -113,7 +114,8 @@ Result<std::string> Synchronous(const ParsedUri& p, const std::string& fallback,
 
 }  // namespace
 
-Result<std::unique_ptr<EventLog>> OpenEventLog(const std::string& uri) {
+Result<std::unique_ptr<EventLog>> OpenEventLog(const std::string& configured) {
+  CTML_ASSIGN_OR_RETURN(const std::string uri, ResolveSecretRefs(configured));
   CTML_ASSIGN_OR_RETURN(auto p, Parse(uri, "event log"));
   if (p.scheme == "sqlite") {
     CTML_ASSIGN_OR_RETURN(auto path, SqlitePath(p, uri));
@@ -127,14 +129,16 @@ Result<std::unique_ptr<EventLog>> OpenEventLog(const std::string& uri) {
   return Unsupported(uri, "event log", "sqlite:// (kafka:// planned)");
 }
 
-Result<std::unique_ptr<Lake>> OpenLake(const std::string& uri) {
+Result<std::unique_ptr<Lake>> OpenLake(const std::string& configured) {
+  CTML_ASSIGN_OR_RETURN(const std::string uri, ResolveSecretRefs(configured));
   CTML_ASSIGN_OR_RETURN(auto p, Parse(uri, "lake"));
   if (p.scheme == "file") return OpenArrowLake(uri);
   if (p.scheme == "s3") return NotBuiltYet(uri, "s3:// lake");
   return Unsupported(uri, "lake", "file:// (s3:// planned)");
 }
 
-Result<std::unique_ptr<OnlineStore>> OpenOnlineStore(const std::string& uri) {
+Result<std::unique_ptr<OnlineStore>> OpenOnlineStore(const std::string& configured) {
+  CTML_ASSIGN_OR_RETURN(const std::string uri, ResolveSecretRefs(configured));
   CTML_ASSIGN_OR_RETURN(auto p, Parse(uri, "online store"));
   if (p.scheme == "sqlite") {
     CTML_ASSIGN_OR_RETURN(auto path, SqlitePath(p, uri));
@@ -144,7 +148,8 @@ Result<std::unique_ptr<OnlineStore>> OpenOnlineStore(const std::string& uri) {
   return Unsupported(uri, "online store", "sqlite:// (redis:// planned)");
 }
 
-Result<std::unique_ptr<MetaStore>> OpenMetaStore(const std::string& uri) {
+Result<std::unique_ptr<MetaStore>> OpenMetaStore(const std::string& configured) {
+  CTML_ASSIGN_OR_RETURN(const std::string uri, ResolveSecretRefs(configured));
   CTML_ASSIGN_OR_RETURN(auto p, Parse(uri, "meta store"));
   if (p.scheme == "sqlite") {
     CTML_ASSIGN_OR_RETURN(auto path, SqlitePath(p, uri));
@@ -157,7 +162,8 @@ Result<std::unique_ptr<MetaStore>> OpenMetaStore(const std::string& uri) {
   return Unsupported(uri, "meta store", "sqlite:// (postgresql:// planned)");
 }
 
-Result<std::unique_ptr<Cache>> OpenCache(const std::string& uri) {
+Result<std::unique_ptr<Cache>> OpenCache(const std::string& configured) {
+  CTML_ASSIGN_OR_RETURN(const std::string uri, ResolveSecretRefs(configured));
   CTML_ASSIGN_OR_RETURN(auto p, Parse(uri, "cache"));
   if (p.scheme == "memory") {
     CTML_ASSIGN_OR_RETURN(int64_t capacity,

@@ -1,8 +1,10 @@
 #include "ctml/store/factory.h"
 
 #include <filesystem>
+#include <fstream>
 
 #include "ctml/store/contract_testing.h"
+#include "ctml/store/secret_refs.h"
 
 namespace ctml::store::testing {
 namespace {
@@ -20,6 +22,25 @@ TEST(Factory, UnknownSchemeNamesTheUriAndTheSupportedSchemes) {
   EXPECT_EQ(OpenMetaStore("nope://x").status().code(), StatusCode::kInvalid);
   EXPECT_EQ(OpenCache("nope://x").status().code(), StatusCode::kInvalid);
   EXPECT_EQ(OpenCache("not a uri").status().code(), StatusCode::kInvalid);
+}
+
+TEST(Factory, SecretFileReferencesAreReadAtOpenAndNeverEchoed) {
+  ScopedTempDir dir;
+  const std::string pw = dir.path() + "/pw";
+  std::ofstream(pw) << "s3cr@t/x\n";
+  CTML_TEST_ASSIGN(auto uri, ResolveSecretRefs("postgresql://ctml:${file:" + pw + "}@h:1/db"));
+  EXPECT_EQ(uri, "postgresql://ctml:s3cr%40t%2Fx@h:1/db");  // trimmed, percent-encoded
+  CTML_TEST_ASSIGN(auto plain, ResolveSecretRefs("sqlite:///a/b.db"));
+  EXPECT_EQ(plain, "sqlite:///a/b.db");
+  // A missing file names the file, and the store cannot open.
+  auto missing = OpenMetaStore("postgresql://ctml:${file:" + dir.path() + "/nope}@h:1/db");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(missing.status().message().find(dir.path() + "/nope"), std::string::npos);
+  // The secret itself never appears in an error.
+  auto bad = OpenEventLog("nosuch://user:${file:" + pw + "}@host/x");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message().find("s3cr"), std::string::npos) << bad.status().message();
 }
 
 TEST(Factory, SqliteCreatesParentDirectories) {
