@@ -1,10 +1,29 @@
 #!/usr/bin/env bash
-# The one test command: bootstrap, build, run every test (unit, contract suites, end to end).
+# The one test command: bootstrap, build, start the real services, run every test (unit,
+# contract suites on the embedded and the distributed adapters, end to end).
 # Exits non-zero when anything fails. Extra arguments go to ctest (e.g. -R core).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 scripts/bootstrap.sh
 scripts/build.sh release
+
+# Kafka, Redis, PostgreSQL and the S3 server on 127.0.0.1 (installed on first use, data under
+# var/services/): the distributed adapters' contract suites and tests/e2e/test_distributed.py
+# run against them. Those this script starts, it stops at the end; ones already running stay.
+SERVICES=(redis postgres s3 kafka)
+started=()
+stop_started() {
+  local s
+  for s in "${started[@]+"${started[@]}"}"; do scripts/services/$s.sh stop >/dev/null 2>&1 || true; done
+}
+trap stop_started EXIT
+for s in "${SERVICES[@]}"; do
+  if ! scripts/services/$s.sh status >/dev/null 2>&1; then
+    scripts/services/$s.sh start
+    started+=("$s")
+  fi
+done
+
 cd build
 ctest --output-on-failure --timeout 900 "$@"

@@ -66,6 +66,15 @@ Status RunService(const Config& cfg, const features::FeatureSpec& spec) {
     if (!ready.load()) {
       return net::HttpResponse::Error(503, "UNAVAILABLE", "rebuilding state from silver");
     }
+    // Not ready while a store it reads or writes is down (it retries with backoff meanwhile).
+    for (auto [what, st] : {std::pair{"event log", event_log->Ping()},
+                            std::pair{"online store", online->Ping()},
+                            std::pair{"lake", lake->Ping()}}) {
+      if (!st.ok()) {
+        return net::HttpResponse::Error(503, "UNAVAILABLE",
+                                        std::string(what) + ": " + st.message());
+      }
+    }
     return net::HttpResponse::Json(200, R"({"status":"ready"})");
   });
   server.Route("GET", "/stats", [&](const net::HttpRequest&) {

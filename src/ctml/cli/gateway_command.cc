@@ -37,6 +37,11 @@ int RunGateway(const GlobalOptions& g) {
   opts.threads = static_cast<int>(cfg->GetInt("gateway.threads", 2));
   opts.tls_cert_file = cfg->GetString("gateway.tls_cert_file");
   opts.tls_key_file = cfg->GetString("gateway.tls_key_file");
+  // Not ready while a store it acknowledges into is down (clients get 503 and retry meanwhile).
+  opts.ready = [&log, &meta]() -> Status {
+    CTML_RETURN_NOT_OK((*log)->Ping().WithContext("event log"));
+    return (*meta)->Ping().WithContext("meta store");
+  };
   net::HttpServer server(opts);
   ingest::IngestCore core(**log, meta->get());
   ingest::GatewayOptions gopts;

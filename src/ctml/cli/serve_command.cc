@@ -40,11 +40,8 @@ int RunServe(const GlobalOptions& g) {
   // serve.model is the default; serve.models (a list) adds the other served models.
   const std::string default_model = cfg->GetString("serve.model", "vitals_risk");
   std::vector<std::string> names = {default_model};
-  std::stringstream list(cfg->GetString("serve.models", ""));
-  for (std::string n; std::getline(list, n, ',');) {
-    n.erase(0, n.find_first_not_of(" \t"));
-    n.erase(n.find_last_not_of(" \t") + 1);
-    if (!n.empty() && std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
+  for (const auto& n : cfg->GetList("serve.models")) {
+    if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
   }
   const std::string alias = cfg->GetString("serve.alias", "production");
   const auto interval = std::chrono::milliseconds(cfg->GetInt("serve.watch_interval_ms", 2000));

@@ -47,6 +47,10 @@ int RunBronzeSink(const GlobalOptions& g) {
   auto lake = store::OpenLake(cfg->GetString("lake.uri"));
   if (!lake.ok()) return Fail("bronze-sink", lake.status());
   auto options = WorkerOptions(*cfg, "bronze_sink", "bronze-sink");
+  options.http.ready = [&log, &lake]() -> Status {
+    CTML_RETURN_NOT_OK((*log)->Ping().WithContext("event log"));
+    return (*lake)->Ping().WithContext("lake");
+  };
   process::BatchIntent intent(**lake, **log, "bronze-sink", options.group);
   options.after_commit = [&] { return intent.Committed(); };
   Status st = process::RunStreamWorker(options, **log, [&](const auto& batch) -> Status {
@@ -119,6 +123,10 @@ int RunProcess(const GlobalOptions& g, const ProcessArgs& args) {
   if (!log.ok()) return Fail("process", log.status());
   store::EventLog& event_log = **log;
   auto options = WorkerOptions(*cfg, "process", "process");
+  options.http.ready = [&log, &lake]() -> Status {
+    CTML_RETURN_NOT_OK((*log)->Ping().WithContext("event log"));
+    return (*lake)->Ping().WithContext("lake");
+  };
   process::BatchIntent intent(**lake, event_log, "process", options.group);
   process::SilverWriter writer(**lake, *standards);
   options.after_commit = [&] { return intent.Committed(); };

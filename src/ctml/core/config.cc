@@ -173,6 +173,17 @@ Result<std::string> Config::Require(const std::string& key) const {
   return it->second;
 }
 
+std::vector<std::string> Config::GetList(const std::string& key) const {
+  std::vector<std::string> out;
+  std::stringstream list(GetString(key));
+  for (std::string item; std::getline(list, item, ',');) {
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
 int64_t Config::GetInt(const std::string& key, int64_t fallback) const {
   auto it = values_.find(key);
   if (it == values_.end() || it->second.empty()) return fallback;

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "ctml/core/status.h"
 
@@ -33,6 +34,9 @@ class Config {
   int64_t GetInt(const std::string& key, int64_t fallback) const;
   double GetDouble(const std::string& key, double fallback) const;
   bool GetBool(const std::string& key, bool fallback) const;
+  // A list: a YAML sequence (flattened to "a,b") or a comma-separated string; items trimmed,
+  // empty items skipped.
+  std::vector<std::string> GetList(const std::string& key) const;
   // Sets a value (already interpolated); used by tests and command-line overrides.
   void Set(const std::string& key, const std::string& value) { values_[key] = value; }
 

@@ -84,6 +84,10 @@ TEST(Config, ExtendsABaseFileAndKeepsSecretFileReferences) {
   EXPECT_EQ(cfg->GetInt("gateway.port", 0), 9000);
   EXPECT_EQ(cfg->GetInt("gateway.threads", 0), 2);  // inherited
   EXPECT_FALSE(cfg->Has("extends"));
+  cfg->Set("services.managed", " kafka, redis,,postgres ");
+  EXPECT_EQ(cfg->GetList("services.managed"),
+            (std::vector<std::string>{"kafka", "redis", "postgres"}));
+  EXPECT_TRUE(cfg->GetList("no.such.key").empty());
   // The secret stays a reference (made absolute), never the file's content.
   EXPECT_EQ(cfg->GetString("meta.uri"),
             "postgresql://ctml:${file:" + (dir / "var/pw").string() + "}@127.0.0.1:15432/ctml");

@@ -28,7 +28,7 @@ struct ServiceRow {
   std::string name;        // "bronze-sink": pid file var/run/<name>.pid, log var/logs/<name>.log
   std::string command;     // subcommand of the ctml binary ("" for stores)
   std::string config_key;  // services: the section ("bronze_sink"); stores: the URI key
-  bool has_ready = false;  // answers GET /ready (serve)
+  bool has_ready = false;  // answers GET /ready (stores reachable, model loaded, ...)
   std::string consumes;    // topics/inputs, for the topology diagram and docs
   std::string produces;
   std::string description;

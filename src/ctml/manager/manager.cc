@@ -199,8 +199,61 @@ Status Manager::Start(int level) {
   return Status::OK();
 }
 
+std::vector<std::string> Manager::ManagedServices() const {
+  return cfg_.GetList("services.managed");
+}
+
+Result<int> Manager::ServiceScript(const std::string& name, const std::string& command,
+                                   std::string* output) const {
+  const bool safe_name = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+  });
+  const std::string script = env_.source_dir + "/scripts/services/" + name + ".sh";
+  if (!safe_name || !fs::exists(script)) {
+    return Status::Invalid("services.managed names '" + name + "', but there is no " + script +
+                               " (known: kafka, redis, postgres, s3, activemq)",
+                           "services.managed");
+  }
+  if (output == nullptr) out() << std::flush;
+  return RunJob({"bash", script, command}, output);
+}
+
+Status Manager::StartManagedServices() {
+  for (const auto& name : ManagedServices()) {
+    out() << "  " << Pad(name, 14) << "scripts/services/" << name << ".sh start" << std::endl;
+    std::string output;
+    CTML_ASSIGN_OR_RETURN(int rc, ServiceScript(name, "start", &output));
+    std::istringstream lines(output);
+    for (std::string line; std::getline(lines, line);) out() << "      " << line << std::endl;
+    if (rc != 0) {
+      return Status::Unavailable("service " + name + " did not start (exit " + std::to_string(rc) +
+                                 "); see scripts/services/" + name + ".sh logs");
+    }
+  }
+  return Status::OK();
+}
+
+Status Manager::StopManagedServices() {
+  auto names = ManagedServices();
+  std::reverse(names.begin(), names.end());
+  Status first_error;
+  for (const auto& name : names) {
+    std::string output;
+    auto rc = ServiceScript(name, "stop", &output);
+    std::string last = output;
+    while (!last.empty() && last.back() == '\n') last.pop_back();
+    if (auto nl = last.rfind('\n'); nl != std::string::npos) last = last.substr(nl + 1);
+    out() << "  " << Pad(name, 14) << (rc.ok() ? last : rc.status().message()) << std::endl;
+    if (first_error.ok() && (!rc.ok() || *rc != 0)) {
+      first_error = rc.ok() ? Status::Internal("could not stop " + name) : rc.status();
+    }
+  }
+  return first_error;
+}
+
 Status Manager::StartLevel0() {
   out() << "Level 0  " << LevelTitle(0) << std::endl;
+  CTML_RETURN_NOT_OK(StartManagedServices());
   for (const auto& row : RowsInLevels(0, 0, RowKind::kStore)) {
     Status st = ProbeStore(row, cfg_);
     out() << "  " << Pad(row.name, 14) << (st.ok() ? "ok    " : "FAILED") << "  "
@@ -487,11 +540,7 @@ bool Manager::AlreadyRejected(const std::string& model, const std::string& confi
 }
 
 void Manager::EnsureExtraModels() {
-  std::stringstream list(cfg_.GetString("train.extra", ""));
-  for (std::string item; std::getline(list, item, ',');) {
-    item.erase(0, item.find_first_not_of(" \t"));
-    item.erase(item.find_last_not_of(" \t") + 1);
-    if (item.empty()) continue;
+  for (const auto& item : cfg_.GetList("train.extra")) {
     const std::string path = ConfigPath(item);
     std::ifstream in(path);
     std::stringstream text;
@@ -576,13 +625,20 @@ void Manager::PrintReadyBlock() {
 // ---------------------------------------------------------------------------------- stop
 
 Status Manager::Stop(int level) {
-  out() << "Stopping levels " << std::min(level, 1) << "-" << level
-        << (level == 0 ? " (level 0 has no process)" : "") << std::endl;
+  const bool infra = level >= kMaxLevel && !ManagedServices().empty();
+  out() << "Stopping levels " << (infra ? 0 : std::min(level, 1)) << "-" << level
+        << (level == 0 ? " (level 0 stops only with every level)" : "") << std::endl;
   auto rows = RowsInLevels(1, level, RowKind::kService);
   std::reverse(rows.begin(), rows.end());
   Status first_error;
   for (const auto& row : rows) {
     Status st = StopService(row);
+    if (!st.ok() && first_error.ok()) first_error = st;
+  }
+  // The infrastructure this profile runs itself stops last, and only when every level stops.
+  if (level >= kMaxLevel && !ManagedServices().empty()) {
+    out() << "Level 0  " << LevelTitle(0) << std::endl;
+    Status st = StopManagedServices();
     if (!st.ok() && first_error.ok()) first_error = st;
   }
   return first_error;
@@ -670,6 +726,17 @@ bool Manager::Summary(int level) {
   bool ok = true;
   out() << "\n== Summary (levels 0-" << level << ") ==\n";
   out() << "Level 0  " << LevelTitle(0) << std::endl;
+  for (const auto& name : ManagedServices()) {
+    std::string status;
+    auto rc = ServiceScript(name, "status", &status);
+    if (!rc.ok()) status = rc.status().message();
+    std::istringstream lines(status);
+    for (std::string line; std::getline(lines, line);) {
+      out() << "  " << (line.rfind(name + ":", 0) == 0 ? "" : "    ") << RedactUri(line)
+            << std::endl;
+    }
+    if (!rc.ok() || *rc != 0) ok = false;
+  }
   for (const auto& row : RowsInLevels(0, 0, RowKind::kStore)) {
     const std::string uri = cfg_.GetString(row.config_key);
     out() << "  " << Pad(row.name, 14) << RedactUri(uri) << std::endl;
@@ -788,6 +855,13 @@ bool Manager::Health(int level) {
     if (!up) ++down;
     out() << "  " << (up ? "UP    " : "DOWN  ") << Pad(name, 14) << what << std::endl;
   };
+  for (const auto& name : ManagedServices()) {
+    std::string status;
+    auto rc = ServiceScript(name, "status", &status);
+    std::string first = rc.ok() ? status.substr(0, status.find('\n')) : rc.status().message();
+    if (first.rfind(name + ": ", 0) == 0) first = first.substr(name.size() + 2);
+    report(rc.ok() && *rc == 0, name, RedactUri(first));
+  }
   for (const auto& row : RowsInLevels(0, 0, RowKind::kStore)) {
     Status st = ProbeStore(row, cfg_);
     report(st.ok(), row.name, st.ok() ? "open + ping ok" : st.message());
@@ -839,6 +913,16 @@ void Manager::Logs(int level, int lines) {
 
 void Manager::Urls(int level) {
   out() << "\n== URLs ==" << std::endl;
+  for (const auto& name : ManagedServices()) {
+    std::string uri;
+    auto rc = ServiceScript(name, "uri", &uri);
+    while (!uri.empty() && (uri.back() == '\n' || uri.back() == ' ')) uri.pop_back();
+    out() << "  " << Pad(name, 14) << (rc.ok() && *rc == 0 ? RedactUri(uri) : "(unknown)")
+          << std::endl;
+  }
+  for (const auto& row : RowsInLevels(0, 0, RowKind::kStore)) {
+    out() << "  " << Pad(row.name, 14) << RedactUri(cfg_.GetString(row.config_key)) << std::endl;
+  }
   for (const auto& row : RowsInLevels(1, level, RowKind::kService)) {
     const std::string base = BaseUrl(ServiceEndpoint(row, cfg_));
     out() << "  " << Pad(row.name, 14) << base << "/health   " << base << "/metrics" << std::endl;

@@ -66,6 +66,16 @@ class Manager {
   Status StartService(const ServiceRow& row);
   Status WaitHealthy(const ServiceRow& row, pid_t pid);
   Status StartLevel0();
+  // Level 0 services this profile runs itself (config services.managed: kafka, redis, postgres,
+  // s3, ...), each through scripts/services/<name>.sh; empty for the embedded profile and for
+  // installations pointing at clusters they do not own.
+  std::vector<std::string> ManagedServices() const;
+  // Runs scripts/services/<name>.sh <command>; the script's output goes to `output` when given,
+  // else to the terminal. Returns the script's exit code.
+  Result<int> ServiceScript(const std::string& name, const std::string& command,
+                            std::string* output = nullptr) const;
+  Status StartManagedServices();
+  Status StopManagedServices();
   Status LoadDemoData();
   // Imports pilot.sdtm_dir (ctml import sdtm) once; skipped when unset or absent.
   Status LoadPilotData();

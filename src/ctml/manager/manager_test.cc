@@ -128,7 +128,8 @@ TEST(LevelsTest, LookupsByLevelAndName) {
   ASSERT_NE(sink, nullptr);
   EXPECT_EQ(sink->PortKey(), "bronze_sink.port");
   EXPECT_EQ(sink->command, "bronze-sink");
-  EXPECT_FALSE(FindRow("gateway")->has_ready);
+  EXPECT_TRUE(FindRow("gateway")->has_ready);  // not ready while its stores are down
+  EXPECT_FALSE(FindRow("mllp")->has_ready);
   EXPECT_EQ(FindRow("kafka"), nullptr);
   // mllp speaks MLLP on mllp.port; its /health is on mllp.http_port.
   auto cfg = Config::FromYaml("mllp: {host: 127.0.0.1, port: 2575, http_port: 8086}\n", "/");

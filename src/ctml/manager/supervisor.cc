@@ -160,14 +160,17 @@ Result<pid_t> SpawnDetached(const SpawnOptions& options) {
   return daemon;
 }
 
-Result<int> RunJob(const std::vector<std::string>& argv) {
+Result<int> RunJob(const std::vector<std::string>& argv, std::string* output) {
   if (argv.empty()) return Status::Invalid("empty argv", "argv");
   std::vector<char*> args = ArgvPointers(argv);
   int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   int pipefd[2];
-  if (null_fd < 0 || ::pipe2(pipefd, O_CLOEXEC) != 0) {
+  int outfd[2] = {-1, -1};
+  if (null_fd < 0 || ::pipe2(pipefd, O_CLOEXEC) != 0 ||
+      (output != nullptr && ::pipe2(outfd, O_CLOEXEC) != 0)) {
+    int e = errno;
     if (null_fd >= 0) ::close(null_fd);
-    return Status::IOError("job setup failed: " + ErrnoText(errno));
+    return Status::IOError("job setup failed: " + ErrnoText(e));
   }
   pid_t pid = ::fork();
   if (pid < 0) {
@@ -175,18 +178,36 @@ Result<int> RunJob(const std::vector<std::string>& argv) {
     ::close(null_fd);
     ::close(pipefd[0]);
     ::close(pipefd[1]);
+    if (output != nullptr) {
+      ::close(outfd[0]);
+      ::close(outfd[1]);
+    }
     return Status::IOError("fork failed: " + ErrnoText(e));
   }
   if (pid == 0) {
     ::close(pipefd[0]);
     ResetSignals();
     ::dup2(null_fd, STDIN_FILENO);
+    if (output != nullptr) {
+      ::dup2(outfd[1], STDOUT_FILENO);
+      ::dup2(outfd[1], STDERR_FILENO);
+    }
     ::execvp(args[0], args.data());
     WriteMsg(pipefd[1], 2, errno);
     ::_exit(127);
   }
   ::close(pipefd[1]);
   ::close(null_fd);
+  if (output != nullptr) {
+    // Read the output before waiting: a child writing more than a pipe holds would block.
+    ::close(outfd[1]);
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(outfd[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
+      if (n > 0) output->append(buf, static_cast<size_t>(n));
+    }
+    ::close(outfd[0]);
+  }
   std::vector<ChildMsg> msgs = ReadAllMsgs(pipefd[0]);
   ::close(pipefd[0]);
   int rc = WaitChild(pid);

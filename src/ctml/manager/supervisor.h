@@ -35,9 +35,10 @@ struct SpawnOptions {
 // Returns the daemon's pid once it has exec'd; fails when the exec failed.
 Result<pid_t> SpawnDetached(const SpawnOptions& options);
 
-// Runs argv in the foreground (stdin /dev/null, stdout/stderr inherited), waits for it and
-// returns its exit code (128 + signal number when killed by a signal).
-Result<int> RunJob(const std::vector<std::string>& argv);
+// Runs argv in the foreground (stdin /dev/null, stdout/stderr inherited, or both captured into
+// `output` when given), waits for it and returns its exit code (128 + signal number when killed
+// by a signal).
+Result<int> RunJob(const std::vector<std::string>& argv, std::string* output = nullptr);
 
 // True when `pid` exists and is not a zombie (reaps it first when it is our own child).
 bool IsProcessAlive(pid_t pid);

@@ -68,6 +68,10 @@ struct ServerOptions {
   // TLS (HTTPS) when both are set: PEM certificate chain and private key; TLS 1.2+ only.
   std::string tls_cert_file;
   std::string tls_key_file;
+  // Readiness: when set (and no handler is registered for /ready), GET /ready answers 200
+  // {"status":"READY"} when it returns OK, else 503 {"status":"NOT_READY","error":{...}} (e.g. a
+  // store the service writes to is down). /health stays liveness: the process answers.
+  std::function<Status()> ready;
 };
 
 class HttpServer {

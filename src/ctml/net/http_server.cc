@@ -105,6 +105,21 @@ struct HttpServer::Impl {
         return HttpResponse::Json(200, text);
       };
     }
+    if (!routes.count("/ready") && opts.ready) {
+      auto check = opts.ready;
+      std::string service = opts.service;
+      routes["/ready"]["GET"] = [check, service](const HttpRequest&) {
+        Status st = check();
+        if (st.ok()) {
+          return HttpResponse::Json(200, Json{{"status", "READY"}, {"service", service}}.dump());
+        }
+        return HttpResponse::Json(
+            503, Json{{"status", "NOT_READY"},
+                      {"service", service},
+                      {"error", {{"code", StatusCodeName(st.code())}, {"message", st.message()}}}}
+                     .dump());
+      };
+    }
     if (!routes.count("/metrics")) {
       routes["/metrics"]["GET"] = [](const HttpRequest&) {
         HttpResponse r;

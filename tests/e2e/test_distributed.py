@@ -1,0 +1,268 @@
+#!/usr/bin/env python3
+"""The distributed profile end to end, as a user would run it: `ctml manager --start --level 4`
+with ctml.distributed.yaml, so Level 0 starts (or finds running) Kafka, Redis, PostgreSQL and
+the S3 server through scripts/services/*.sh, and the whole pipeline runs on them:
+gateway -> Kafka -> S3 Silver -> Redis features -> PostgreSQL registry -> /v1/predict.
+
+Then the faults of issue 7: while a client keeps posting vitals through the gateway (retrying
+until acknowledged, as a site would), Redis, Kafka and PostgreSQL are each stopped (the health
+view must report them and the stores on them DOWN), started again and, for good measure,
+restarted. Afterwards Silver (read from S3 with pyarrow) holds exactly the records the gateway
+acknowledged: none lost, none twice.
+
+Isolation: own ports and var/, and its own namespace on the shared services (a Kafka topic and
+group prefix, a Redis key prefix, a PostgreSQL schema, an S3 key prefix), so a user's data on
+the same services is never touched. The services stay up afterwards (scripts/test.sh stops them).
+Usage: test_distributed.py path/to/ctml
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.error
+import urllib.request
+import uuid
+
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+
+CTML = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build/bin/ctml"
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+CONFIG = os.path.join(ROOT, "ctml.distributed.yaml")
+SERVICES_DIR = os.environ.get("CTML_SERVICES_DIR", os.path.join(ROOT, "var", "services"))
+PORTS = {"GATEWAY": 28082, "BRONZE_SINK": 28083, "PROCESS": 28084, "FEATURES": 28085,
+         "SERVE": 28000, "MLLP": 22576, "MLLP_HTTP": 28086, "REGISTRY": 25000}
+NS = "e2e" + uuid.uuid4().hex[:8]
+OWN_PATIENTS = ["PTDIST000%d" % i for i in range(1, 4)]
+
+
+def http(method, port, path, body=None, timeout=30):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+    except (urllib.error.URLError, OSError) as e:
+        return 0, str(e)
+
+
+def service(name, command, timeout=180):
+    return subprocess.run(["bash", os.path.join(ROOT, "scripts", "services", name + ".sh"),
+                           command], capture_output=True, text=True, timeout=timeout)
+
+
+def secret(*parts):
+    with open(os.path.join(SERVICES_DIR, *parts)) as f:
+        return f.read().strip()
+
+
+def vitals(pid, message_id, when):
+    return {"message_id": message_id, "timestamp": when, "study_phase": "Phase II",
+            "site_id": "SITE9",
+            "vital_signs": {"patient_id": pid, "measurement_time": when, "systolic_bp": 121,
+                            "diastolic_bp": 79, "heart_rate": 82, "temperature_celsius": 36.8,
+                            "respiratory_rate": 15, "oxygen_saturation": 97.5}}
+
+
+class Sender(threading.Thread):
+    """Posts vitals one at a time, each retried until acknowledged (2xx), like a site's client."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.acked = []
+        self.failures = 0  # attempts answered with an error or not at all (retried)
+        self.stopping = threading.Event()
+
+    def run(self):
+        i = 0
+        while not self.stopping.is_set():
+            pid = OWN_PATIENTS[i % len(OWN_PATIENTS)]
+            mid = "rst-%s-%05d" % (NS, i)
+            when = "2024-02-%02dT%02d:%02d:00Z" % (1 + (i // 1440) % 28, (i // 60) % 24, i % 60)
+            while True:
+                status, _ = http("POST", PORTS["GATEWAY"], "/api/clinical/data",
+                                 vitals(pid, mid, when), timeout=60)
+                if 200 <= status < 300:
+                    self.acked.append(mid)
+                    break
+                self.failures += 1
+                time.sleep(0.5)
+            i += 1
+            time.sleep(0.05)
+
+
+class DistributedEndToEnd(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="ctml-dist-")
+        cls.var = os.path.join(cls.tmp, "var")
+        env = dict(os.environ)
+        env["CTML_PATHS_VAR"] = cls.var
+        for name, port in PORTS.items():
+            env["CTML_%s_PORT" % name] = str(port)
+        env["CTML_DEMO_PATIENTS"] = "40"
+        env["CTML_DEMO_HOURS"] = "96"
+        env["CTML_PILOT_SDTM_DIR"] = ""  # the pilot model is Level 4's embedded e2e; keep it short
+        env["CTML_TRAIN_EXTRA"] = ""
+        env.pop("CTML_PRIVACY_KEY_FILE", None)
+        # This run's namespace on the shared services.
+        env["CTML_LOG_URI"] = "kafka://127.0.0.1:19092?partitions=4&prefix=%s." % NS
+        env["CTML_ONLINE_URI"] = "redis://127.0.0.1:16379?prefix=%s:" % NS
+        env["CTML_CACHE_URI"] = "redis://127.0.0.1:16379?prefix=%s:" % NS
+        env["CTML_META_URI"] = ("postgresql://ctml:${file:var/services/postgres/password}"
+                                "@127.0.0.1:15432/ctml?schema=%s" % NS)
+        env["CTML_LAKE_URI"] = ("s3://${file:var/services/s3/access_key}:"
+                                "${file:var/services/s3/secret_key}@ctml/%s/lake"
+                                "?endpoint_override=127.0.0.1:19000&scheme=http" % NS)
+        cls.env = env
+        cls.start = cls.manager("--start", "--level", "4", timeout=1200)
+
+    @classmethod
+    def tearDownClass(cls):
+        # Levels 1-4 only: the services are shared with the rest of the suite.
+        env = dict(cls.env, CTML_SERVICES_MANAGED="")
+        subprocess.run([CTML, "--config", CONFIG, "manager", "--stop", "--level", "4"], env=env,
+                       capture_output=True, text=True, timeout=180)
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    @classmethod
+    def manager(cls, *args, timeout=300):
+        return subprocess.run([CTML, "--config", CONFIG, "manager"] + list(args), env=cls.env,
+                              capture_output=True, text=True, timeout=timeout)
+
+    def s3(self):
+        return pafs.S3FileSystem(access_key=secret("s3", "access_key"),
+                                 secret_key=secret("s3", "secret_key"),
+                                 endpoint_override="127.0.0.1:19000", scheme="http")
+
+    def silver_event_ids(self, prefix):
+        fs = self.s3()
+        base = "ctml/%s/lake/silver/vitals" % NS
+        if fs.get_file_info(base).type == pafs.FileType.NotFound:
+            return []
+        t = ds.dataset(base, filesystem=fs, format="parquet",
+                       partitioning="hive").to_table(columns=["event_id"])
+        return [e for e in t.column("event_id").to_pylist() if e.startswith(prefix)]
+
+    def health(self):
+        return self.manager("-h", "--level", "4", timeout=120)
+
+    def wait_health(self, want_ok, timeout=120):
+        deadline = time.time() + timeout
+        while True:
+            r = self.health()
+            if (r.returncode == 0) == want_ok:
+                return r
+            if time.time() > deadline:
+                self.fail("health did not become %s in %d s:\n%s" %
+                          ("ok" if want_ok else "DOWN", timeout, r.stdout[-3000:]))
+            time.sleep(2)
+
+    def test_1_level0_starts_the_services_and_level4_becomes_ready(self):
+        out = self.start.stdout + self.start.stderr
+        self.assertEqual(self.start.returncode, 0, out[-6000:])
+        for name in ("kafka", "redis", "postgres", "s3"):
+            self.assertRegex(out, r"scripts/services/%s\.sh start" % name)
+        self.assertRegex(out, r"PT[A-Z0-9]{8}")
+        # Nothing embedded was created: every store is on a service.
+        for embedded in ("eventlog.db", "online.db", "meta.db", "lake"):
+            self.assertFalse(os.path.exists(os.path.join(self.var, embedded)), embedded)
+
+    def test_2_summary_health_and_urls_show_the_services(self):
+        r = self.manager("-s", "-h", "-o", "--level", "4", timeout=180)
+        out = r.stdout
+        self.assertEqual(r.returncode, 0, out[-4000:] + r.stderr[-2000:])
+        for name in ("kafka", "redis", "postgres", "s3"):
+            self.assertRegex(out, r"UP\s+%s\s" % name)
+        for store in ("event-log", "lake", "online-store", "meta-store"):
+            self.assertRegex(out, r"UP\s+%s\s+open \+ ping ok" % store)
+        self.assertRegex(out, r"topic %s\.patient-vitals|topic patient-vitals" % NS)
+        self.assertRegex(out, r"partitions 4")
+        self.assertRegex(out, r"group \S*process\S*\s+committed \d+\s+lag \d+")
+        self.assertRegex(out, r"view clinical: [1-9]\d* vectors")
+        self.assertRegex(out, r"model vitals_risk\s+versions \d+\s+aliases .*production=v\d+")
+        self.assertIn("redis://127.0.0.1:16379", out)
+        for secret_file in (("postgres", "password"), ("s3", "secret_key")):
+            self.assertNotIn(secret(*secret_file), out + r.stderr, "a secret was printed")
+
+    def test_3_predict_reads_redis_and_caches_in_redis(self):
+        pid = re.findall(r"PT[A-Z0-9]{8}", self.start.stdout + self.start.stderr)[0]
+        status, body = http("POST", PORTS["SERVE"], "/v1/predict", {"records": [{"patient_id": pid}]})
+        self.assertEqual(status, 200, body)
+        doc = json.loads(body)
+        self.assertFalse(doc["cached"])
+        status, body = http("POST", PORTS["SERVE"], "/v1/predict", {"records": [{"patient_id": pid}]})
+        self.assertEqual(status, 200, body)
+        self.assertTrue(json.loads(body)["cached"])
+        keys = subprocess.run(["redis-cli", "-p", "16379", "--scan", "--pattern", NS + ":*"],
+                              capture_output=True, text=True, timeout=60).stdout.split()
+        self.assertTrue(any("cache" in k for k in keys), keys[:10])
+        self.assertGreater(len(keys), 40)  # a vector per demo patient, the index, the cache
+
+    def test_4_registry_and_audit_live_in_postgres_and_silver_in_s3(self):
+        env = dict(os.environ, PGPASSWORD=secret("postgres", "password"))
+        q = subprocess.run(["psql", "-h", "127.0.0.1", "-p", "15432", "-U", "ctml", "-d", "ctml",
+                            "-At", "-c", "SELECT count(*) FROM %s.model_versions" % NS],
+                           env=env, capture_output=True, text=True, timeout=60)
+        self.assertEqual(q.returncode, 0, q.stderr)
+        self.assertGreaterEqual(int(q.stdout.strip()), 1)
+        r = subprocess.run([CTML, "--config", CONFIG, "audit", "verify"], env=self.env,
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        fs = self.s3()
+        files = fs.get_file_info(pafs.FileSelector("ctml/%s/lake/silver" % NS, recursive=True))
+        self.assertTrue(any(f.path.endswith(".parquet") for f in files))
+
+    def test_5_restarts_of_redis_kafka_postgres_lose_nothing_acknowledged(self):
+        sender = Sender()
+        sender.start()
+        try:
+            time.sleep(5)
+            for name, stores in (("redis", ("online-store",)), ("kafka", ("event-log",)),
+                                 ("postgres", ("meta-store",))):
+                stopped = service(name, "stop")
+                self.assertEqual(stopped.returncode, 0, stopped.stdout + stopped.stderr)
+                down = self.wait_health(want_ok=False, timeout=60)
+                self.assertRegex(down.stdout, r"DOWN\s+%s\s" % name)
+                for store in stores:
+                    self.assertRegex(down.stdout, r"DOWN\s+%s\s" % store)
+                time.sleep(3)  # data keeps arriving meanwhile
+                started = service(name, "start")
+                self.assertEqual(started.returncode, 0, started.stdout + started.stderr)
+                self.wait_health(want_ok=True, timeout=120)
+                restarted = service(name, "restart")
+                self.assertEqual(restarted.returncode, 0, restarted.stdout + restarted.stderr)
+                self.wait_health(want_ok=True, timeout=120)
+                time.sleep(3)
+        finally:
+            sender.stopping.set()
+            sender.join(timeout=120)
+        acked = sender.acked
+        self.assertGreater(len(acked), 50, "the client got too few acknowledgements")
+        prefix = "rst-%s-" % NS
+        deadline = time.time() + 300
+        while True:
+            got = self.silver_event_ids(prefix)
+            if sorted(set(got)) == sorted(acked) or time.time() > deadline:
+                break
+            time.sleep(3)
+        missing = sorted(set(acked) - set(got))
+        extra = sorted(set(got) - set(acked))
+        self.assertEqual(missing, [], "acknowledged but not in Silver")
+        self.assertEqual(extra, [], "in Silver but never acknowledged")
+        self.assertEqual(len(got), len(set(got)), "an event is twice in Silver")
+        print("\nrestarts: %d records acknowledged, %d attempts retried, Silver has all of them "
+              "once" % (len(acked), sender.failures), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(argv=[sys.argv[0], "-v"])
