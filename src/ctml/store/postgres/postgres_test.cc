@@ -240,6 +240,29 @@ TEST(PostgresMetaStore, StateAndTextValidation) {
   EXPECT_TRUE(chain.empty());
 }
 
+// A connection the server dropped between calls (here: pg_terminate_backend, as a failover or an
+// idle timeout would) costs the next call nothing: it is retried once on a new connection, and
+// the audit record is written once. Uses psql, installed with the server.
+TEST(PostgresMetaStore, ADroppedConnectionIsRetriedOnANewOne) {
+  ScopedTempDir dir;
+  std::string app = "ctml_test_" + HexEncode(RandomBytes(4));
+  CTML_TEST_ASSIGN(auto meta, OpenMetaStore(UriFor(dir.path()) + "&application_name=" + app));
+  CTML_TEST_OK(meta->AppendAudit("test", "x", "o/1", "{}").status());
+  // The URI goes through the environment, not the command line (it may carry the password).
+  ASSERT_EQ(setenv("CTML_TEST_PSQL_URI", BaseUri().c_str(), 1), 0);
+  std::string psql =
+      "psql -X -q -At \"$CTML_TEST_PSQL_URI\" -c \"SELECT count(pg_terminate_backend(pid)) FROM "
+      "pg_stat_activity WHERE application_name = '" +
+      app + "'\" >&2";
+  ASSERT_EQ(std::system(psql.c_str()), 0);
+  CTML_TEST_OK(meta->AppendAudit("test", "x", "o/2", "{}").status());
+  ASSERT_EQ(std::system(psql.c_str()), 0);
+  CTML_TEST_OK(meta->Ping());
+  CTML_TEST_ASSIGN(auto chain, meta->ListAudit(1, 100));
+  ASSERT_EQ(chain.size(), 2u);
+  CTML_TEST_OK(VerifyAuditChain(chain));
+}
+
 int RunServiceScript(const std::string& command) {
   std::string cmd = SourceDir() + "/scripts/services/postgres.sh " + command + " >&2";
   return std::system(cmd.c_str());
