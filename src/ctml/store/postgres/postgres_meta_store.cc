@@ -189,6 +189,13 @@ Result<Target> ParseTarget(const std::string& uri) {
     return invalid("schema '" + t.schema +
                    "' must be letters, digits and '_', not start with a digit, at most 63 long");
   }
+  // The password as written (user:password@), to scrub it from libpq's parse errors, which may
+  // quote a malformed part of it.
+  if (auto at = rest.find('@'); at != std::string::npos) {
+    auto colon = rest.find(':');
+    if (colon != std::string::npos && colon < at)
+      t.password = rest.substr(colon + 1, at - colon - 1);
+  }
   std::string libpq_uri = "postgresql://" + rest;
   for (size_t i = 0; i < kept.size(); ++i) libpq_uri += (i == 0 ? "?" : "&") + kept[i];
 
@@ -197,7 +204,7 @@ Result<Target> ParseTarget(const std::string& uri) {
   if (opts == nullptr) {
     std::string why = err != nullptr ? err : "cannot parse it";
     if (err != nullptr) PQfreemem(err);
-    return invalid(Scrub(why, ""));
+    return invalid(Scrub(why, t.password));
   }
   std::string options;
   bool has_timeout = false;
@@ -206,7 +213,7 @@ Result<Target> ParseTarget(const std::string& uri) {
     if (o->val == nullptr) continue;
     std::string key = o->keyword;
     std::string val = o->val;
-    if (key == "password") t.password = val;
+    if (key == "password") t.password = val;  // decoded: what libpq's errors could show
     if (key == "port") {
       // Checked here: libpq only notices a bad port when it connects.
       bool ok = !val.empty() && std::all_of(val.begin(), val.end(), [](char c) {

@@ -192,6 +192,7 @@ TEST(PostgresMetaStore, MalformedUriIsInvalidAndHidesThePassword) {
            "postgresql://ctml:" + secret + "@127.0.0.1:15432/ctml?schema=1abc",
            "postgresql://ctml:" + secret + "@127.0.0.1:15432/ctml?schema=a&schema=b",
            "postgres://ctml:" + secret + "@127.0.0.1:15432/ctml?no_such_parameter=1",
+           "postgresql://ctml:" + secret + "%zz@127.0.0.1:15432/ctml",
        }) {
     auto meta = OpenMetaStore(uri);
     ASSERT_FALSE(meta.ok()) << uri;
