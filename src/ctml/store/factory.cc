@@ -10,6 +10,7 @@
 
 #include "ctml/store/arrowfs/arrow_lake.h"
 #include "ctml/store/memory/memory_cache.h"
+#include "ctml/store/postgres/postgres_meta_store.h"
 #include "ctml/store/secret_refs.h"
 #include "ctml/store/sqlite/sqlite_event_log.h"
 #include "ctml/store/sqlite/sqlite_meta_store.h"
@@ -157,9 +158,9 @@ Result<std::unique_ptr<MetaStore>> OpenMetaStore(const std::string& configured) 
     return OpenSqliteMetaStore(path, sync);
   }
   if (p.scheme == "postgresql" || p.scheme == "postgres") {
-    return NotBuiltYet(uri, "postgresql:// meta store");
+    return OpenPostgresMetaStore(uri);
   }
-  return Unsupported(uri, "meta store", "sqlite:// (postgresql:// planned)");
+  return Unsupported(uri, "meta store", "sqlite://, postgresql://");
 }
 
 Result<std::unique_ptr<Cache>> OpenCache(const std::string& configured) {
