@@ -10,6 +10,8 @@
 
 #include "ctml/store/arrowfs/arrow_lake.h"
 #include "ctml/store/memory/memory_cache.h"
+#include "ctml/store/redis/redis_cache.h"
+#include "ctml/store/redis/redis_online_store.h"
 #include "ctml/store/sqlite/sqlite_event_log.h"
 #include "ctml/store/sqlite/sqlite_meta_store.h"
 #include "ctml/store/sqlite/sqlite_online_store.h"
@@ -140,8 +142,8 @@ Result<std::unique_ptr<OnlineStore>> OpenOnlineStore(const std::string& uri) {
     CTML_ASSIGN_OR_RETURN(auto path, SqlitePath(p, uri));
     return OpenSqliteOnlineStore(path);
   }
-  if (p.scheme == "redis") return NotBuiltYet(uri, "redis:// online store");
-  return Unsupported(uri, "online store", "sqlite:// (redis:// planned)");
+  if (p.scheme == "redis") return OpenRedisOnlineStore(uri);
+  return Unsupported(uri, "online store", "sqlite://, redis://");
 }
 
 Result<std::unique_ptr<MetaStore>> OpenMetaStore(const std::string& uri) {
@@ -164,8 +166,8 @@ Result<std::unique_ptr<Cache>> OpenCache(const std::string& uri) {
                           PositiveInt(p, "capacity", kDefaultMemoryCacheCapacity, uri));
     return NewMemoryCache(static_cast<size_t>(capacity));
   }
-  if (p.scheme == "redis") return NotBuiltYet(uri, "redis:// cache");
-  return Unsupported(uri, "cache", "memory:// (redis:// planned)");
+  if (p.scheme == "redis") return OpenRedisCache(uri);
+  return Unsupported(uri, "cache", "memory://, redis://");
 }
 
 }  // namespace ctml::store
