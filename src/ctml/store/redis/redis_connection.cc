@@ -14,11 +14,12 @@
 namespace ctml::store::redis_internal {
 namespace {
 
-// "redis://:secret@host" -> "redis://***@host": never echo credentials.
+// "redis://:secret@host" -> "redis://***@host": never echo credentials. The credentials end at
+// the last '@' (see ParseRedisUri), so a password with an unencoded '/', '?' or '@' is redacted.
 std::string RedactUri(const std::string& uri) {
   auto sep = uri.find("://");
   if (sep == std::string::npos) return uri;
-  auto at = uri.rfind('@', uri.find_first_of("/?", sep + 3));
+  auto at = uri.rfind('@');
   if (at == std::string::npos || at < sep + 3) return uri;
   return uri.substr(0, sep + 3) + "***" + uri.substr(at);
 }
@@ -154,6 +155,18 @@ Result<RedisOptions> ParseRedisUri(const std::string& uri, const std::string& wh
   for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (scheme != "redis") return bad("expected redis://");
   std::string rest = uri.substr(sep + 3);
+  // The credentials end at the last '@': a password with an unencoded '/', '?' or '@' still
+  // parses (a '@' in a query value must be written %40).
+  if (auto at = rest.rfind('@'); at != std::string::npos) {
+    std::string userinfo = rest.substr(0, at);
+    rest = rest.substr(at + 1);
+    auto colon = userinfo.find(':');
+    std::string user = userinfo.substr(0, colon);
+    std::string password = colon == std::string::npos ? "" : userinfo.substr(colon + 1);
+    if (!PercentDecode(user, &o.username) || !PercentDecode(password, &o.password)) {
+      return bad("bad percent-encoding in the credentials");
+    }
+  }
   std::string query;
   if (auto q = rest.find('?'); q != std::string::npos) {
     query = rest.substr(q + 1);
@@ -164,17 +177,7 @@ Result<RedisOptions> ParseRedisUri(const std::string& uri, const std::string& wh
     path = rest.substr(slash + 1);
     rest.resize(slash);
   }
-  std::string hostport = rest;
-  if (auto at = rest.rfind('@'); at != std::string::npos) {
-    std::string userinfo = rest.substr(0, at);
-    hostport = rest.substr(at + 1);
-    auto colon = userinfo.find(':');
-    std::string user = userinfo.substr(0, colon);
-    std::string password = colon == std::string::npos ? "" : userinfo.substr(colon + 1);
-    if (!PercentDecode(user, &o.username) || !PercentDecode(password, &o.password)) {
-      return bad("bad percent-encoding in the credentials");
-    }
-  }
+  const std::string& hostport = rest;
   if (o.password.empty()) {
     if (const char* env = std::getenv("REDIS_PASSWORD"); env != nullptr) o.password = env;
   }

@@ -167,6 +167,17 @@ TEST(RedisUri, ParsesEveryPart) {
   EXPECT_EQ(o.connect_timeout.count(), 500);
   EXPECT_EQ(o.command_timeout.count(), 1500);
   EXPECT_EQ(o.redacted_uri.find("p%40ss"), std::string::npos);
+  // Unencoded '/', '?' and '@' in a password: still parsed, still redacted.
+  CTML_TEST_ASSIGN(auto raw, ParseRedisUri("redis://:a/b?c@d@h:1/2?prefix=x", "cache"));
+  EXPECT_EQ(raw.password, "a/b?c@d");
+  EXPECT_EQ(raw.host, "h");
+  EXPECT_EQ(raw.port, 1);
+  EXPECT_EQ(raw.db, 2);
+  EXPECT_EQ(raw.prefix, "x");
+  EXPECT_EQ(raw.redacted_uri, "redis://***@h:1/2?prefix=x");
+  auto bad = OpenOnlineStore("redis://:a/b?c@d@h:x");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message().find("a/b"), std::string::npos) << bad.status().message();
   CTML_TEST_ASSIGN(auto d, ParseRedisUri("REDIS://cache.internal", "cache"));
   EXPECT_EQ(d.host, "cache.internal");
   EXPECT_EQ(d.port, 6379);
