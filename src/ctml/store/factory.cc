@@ -11,6 +11,8 @@
 #include "ctml/store/arrowfs/arrow_lake.h"
 #include "ctml/store/memory/memory_cache.h"
 #include "ctml/store/postgres/postgres_meta_store.h"
+#include "ctml/store/redis/redis_cache.h"
+#include "ctml/store/redis/redis_online_store.h"
 #include "ctml/store/secret_refs.h"
 #include "ctml/store/sqlite/sqlite_event_log.h"
 #include "ctml/store/sqlite/sqlite_meta_store.h"
@@ -145,8 +147,8 @@ Result<std::unique_ptr<OnlineStore>> OpenOnlineStore(const std::string& configur
     CTML_ASSIGN_OR_RETURN(auto path, SqlitePath(p, uri));
     return OpenSqliteOnlineStore(path);
   }
-  if (p.scheme == "redis") return NotBuiltYet(uri, "redis:// online store");
-  return Unsupported(uri, "online store", "sqlite:// (redis:// planned)");
+  if (p.scheme == "redis") return OpenRedisOnlineStore(uri);
+  return Unsupported(uri, "online store", "sqlite://, redis://");
 }
 
 Result<std::unique_ptr<MetaStore>> OpenMetaStore(const std::string& configured) {
@@ -171,8 +173,8 @@ Result<std::unique_ptr<Cache>> OpenCache(const std::string& configured) {
                           PositiveInt(p, "capacity", kDefaultMemoryCacheCapacity, uri));
     return NewMemoryCache(static_cast<size_t>(capacity));
   }
-  if (p.scheme == "redis") return NotBuiltYet(uri, "redis:// cache");
-  return Unsupported(uri, "cache", "memory:// (redis:// planned)");
+  if (p.scheme == "redis") return OpenRedisCache(uri);
+  return Unsupported(uri, "cache", "memory://, redis://");
 }
 
 }  // namespace ctml::store
