@@ -82,6 +82,13 @@ logger.request.name = kafka.request.logger
 logger.request.level = warn
 logger.controller.name = org.apache.kafka.controller
 logger.controller.level = info
+# One line per partition at every start otherwise.
+logger.storage.name = org.apache.kafka.storage.internals
+logger.storage.level = warn
+logger.logmgr.name = kafka.log
+logger.logmgr.level = warn
+logger.partition.name = kafka.cluster.Partition
+logger.partition.level = warn
 PROPS
   if [ ! -f "$SVC_DATA/kraft/meta.properties" ]; then
     local cluster_id
