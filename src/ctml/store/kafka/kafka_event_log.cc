@@ -198,6 +198,9 @@ Status KafkaError(const std::string& what, RdKafka::ErrorCode err) {
     case RdKafka::ERR__UNKNOWN_TOPIC:
     case RdKafka::ERR_UNKNOWN_TOPIC_OR_PART:
       return Status::NotFound(msg);
+    case RdKafka::ERR_TOPIC_EXCEPTION:
+    case RdKafka::ERR__INVALID_ARG:
+      return Status::Invalid(msg);
     default:
       return Status::IOError(msg);
   }
@@ -618,19 +621,23 @@ class KafkaEventLog : public EventLog {
       std::lock_guard<std::mutex> lock(mu_);
       if (known_topics_.count(full)) return Status::OK();
     }
-    auto count = PartitionCount(full);
-    if (!count.ok() || *count == 0) {
-      if (count.ok()) CTML_RETURN_NOT_OK(CreateTopic(full));
-      auto deadline = Clock::now() + milliseconds(15000);
-      while (true) {
-        count = PartitionCount(full);
-        if (count.ok() && *count > 0) break;
-        if (Clock::now() > deadline) {
-          return count.ok() ? Status::Unavailable("kafka: topic '" + full + "' did not appear")
-                            : count.status();
-        }
-        std::this_thread::sleep_for(milliseconds(100));
+    // Retried for a while: the broker may be restarting, or the new topic not in metadata yet.
+    auto deadline = Clock::now() + milliseconds(15000);
+    bool created = false;
+    while (true) {
+      auto count = PartitionCount(full);
+      if (count.ok() && *count > 0) break;
+      if (!count.ok() && count.status().code() == StatusCode::kInvalid) return count.status();
+      if (count.ok() && !created) {
+        CTML_RETURN_NOT_OK(CreateTopic(full));
+        created = true;
+        continue;
       }
+      if (Clock::now() > deadline) {
+        return count.ok() ? Status::Unavailable("kafka: topic '" + full + "' did not appear")
+                          : count.status();
+      }
+      std::this_thread::sleep_for(milliseconds(100));
     }
     std::lock_guard<std::mutex> lock(mu_);
     known_topics_.insert(full);

@@ -74,6 +74,12 @@ TEST(KafkaEventLog, CreatesTopicsWithThePartitionCountOfTheUri) {
   EXPECT_EQ(parts.size(), 3u);
 }
 
+TEST(KafkaEventLog, TopicNameKafkaRejectsIsInvalid) {
+  ScopedTempDir dir;
+  CTML_TEST_ASSIGN(auto log, OpenEventLog(TestUri(dir.path())));
+  EXPECT_EQ(log->Append("no spaces allowed", "k", "v").status().code(), StatusCode::kInvalid);
+}
+
 TEST(KafkaEventLog, PrefixSeparatesInstallsOnOneCluster) {
   ScopedTempDir a_dir, b_dir;
   CTML_TEST_ASSIGN(auto a, OpenEventLog(TestUri(a_dir.path())));
