@@ -6,8 +6,9 @@
 # and a log4j2 binding); `mvn dependency:copy-dependencies` puts the jars in
 # .deps/kafka/<version>/libs (Maven's download cache: .deps/kafka/m2). A second install is a
 # no-op. CTML_KAFKA_VERSION picks another 4.x version.
-# Version: 4.1.1 is the default because it works with Debian's librdkafka 2.0.2 (produce,
-# consume, group commit, admin) - see docs in the adapter header (kafka_event_log.h).
+# Version: 4.4.0, the newest 4.x on Maven Central here; the adapter's tests (produce, consume,
+# group commit, admin: create topics, list groups and group offsets) pass on it and on 4.1.1
+# with Debian's librdkafka 2.0.2 despite KIP-896 (4.0 removed old protocol versions).
 # Broker settings (var/services/kafka/server.properties, rewritten at each start; the storage
 # is formatted once): single node, replication factors 1, group.initial.rebalance.delay.ms=0
 # (consumers get their partitions at once), num.partitions=4, and auto.create.topics.enable=false:
@@ -17,7 +18,7 @@ NAME=kafka
 PORT_ENV=CTML_KAFKA_PORT
 PORT=${CTML_KAFKA_PORT:-19092}
 CONTROLLER_PORT=${CTML_KAFKA_CONTROLLER_PORT:-19093}
-KAFKA_VERSION=${CTML_KAFKA_VERSION:-4.1.1}
+KAFKA_VERSION=${CTML_KAFKA_VERSION:-4.4.0}
 DESCRIPTION="Apache Kafka $KAFKA_VERSION (KRaft, Maven Central jars, Java 17): the distributed event log.
 Controller on 127.0.0.1:$CONTROLLER_PORT (CTML_KAFKA_CONTROLLER_PORT). status lists topics (kcat);
 CTML_KAFKA_STATUS_GROUPS=1 also prints consumer-group lag (a JVM admin call, a few seconds)."
@@ -117,7 +118,7 @@ svc_status_extra() {
     echo "  consumer groups (lag):"
     (kafka_java org.apache.kafka.tools.consumer.group.ConsumerGroupCommand \
       --bootstrap-server "127.0.0.1:$PORT" --describe --all-groups 2>/dev/null) |
-      awk 'NF >= 6 && $1 != "GROUP" {lag[$1" "$2] += ($6 == "-" ? 0 : $6)}
+      awk 'NF >= 6 && $1 != "GROUP" && $1 !~ /^\[/ {lag[$1" "$2] += ($6 == "-" ? 0 : $6)}
            END {for (k in lag) printf "    %s lag %d\n", k, lag[k]}' || true
   fi
 }

@@ -33,7 +33,7 @@
 // - Broker down: librdkafka reconnects by itself. Append fails (Unavailable) only after
 //   message.timeout.ms (default here 30 s); Poll returns empty batches meanwhile; Ping fails fast.
 // - Kafka 4.x (KIP-896 removed old protocol versions) works with Debian's librdkafka 2.0.2:
-//   scripts/services/kafka.sh runs 4.1.1 and the contract suite passes on it.
+//   scripts/services/kafka.sh runs 4.4.0; the contract suite passes on 4.4.0 and 4.1.1.
 #pragma once
 
 #include <memory>
