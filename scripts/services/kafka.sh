@@ -34,10 +34,14 @@ svc_install() {
   svc_say "fetching Kafka $KAFKA_VERSION jars with Maven into $KAFKA_LIBS"
   rm -rf "$KAFKA_LIBS"
   mkdir -p "$KAFKA_LIBS"
-  mvn -q -B -f "$SVC_ROOT/scripts/services/kafka/pom.xml" \
+  local mvn_log="$SVC_ROOT/.deps/kafka/mvn-$KAFKA_VERSION.log"
+  if ! mvn -q -B -f "$SVC_ROOT/scripts/services/kafka/pom.xml" \
     -Dstyle.color=never -Dmaven.repo.local="$SVC_ROOT/.deps/kafka/m2" -Dkafka.version="$KAFKA_VERSION" \
     dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS" \
-    || svc_die "maven could not fetch Kafka $KAFKA_VERSION"
+    >"$mvn_log" 2>&1; then
+    tail -n 30 "$mvn_log" >&2
+    svc_die "maven could not fetch Kafka $KAFKA_VERSION (log: $mvn_log)"
+  fi
   touch "$KAFKA_LIBS/.complete"
 }
 
