@@ -9,6 +9,7 @@
 #include <system_error>
 
 #include "ctml/store/arrowfs/arrow_lake.h"
+#include "ctml/store/kafka/kafka_event_log.h"
 #include "ctml/store/memory/memory_cache.h"
 #include "ctml/store/postgres/postgres_meta_store.h"
 #include "ctml/store/redis/redis_cache.h"
@@ -128,8 +129,8 @@ Result<std::unique_ptr<EventLog>> OpenEventLog(const std::string& configured) {
     CTML_ASSIGN_OR_RETURN(opts.synchronous, Synchronous(p, "NORMAL", "event log", uri));
     return OpenSqliteEventLog(path, opts);
   }
-  if (p.scheme == "kafka") return NotBuiltYet(uri, "kafka:// event log");
-  return Unsupported(uri, "event log", "sqlite:// (kafka:// planned)");
+  if (p.scheme == "kafka") return OpenKafkaEventLog(uri);
+  return Unsupported(uri, "event log", "sqlite://, kafka://");
 }
 
 Result<std::unique_ptr<Lake>> OpenLake(const std::string& configured) {
