@@ -39,8 +39,9 @@ s3_credentials() {
     (
       umask 077
       local ak sk
-      ak=$(LC_ALL=C tr -dc 'A-Z0-9' </dev/urandom | head -c 20)
-      sk=$(LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c 40)
+      # Finite reads (no `tr </dev/urandom | head`: its SIGPIPE fails under pipefail).
+      ak=$(od -An -N10 -tx1 /dev/urandom | tr -d ' \n' | tr a-f A-F)
+      sk=$(head -c 30 /dev/urandom | base64 | tr '+/' 'xy')
       printf 'AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n' "$ak" "$sk" >"$S3_CREDS.tmp"
       mv "$S3_CREDS.tmp" "$S3_CREDS"
     )
@@ -64,8 +65,10 @@ svc_run() {
 # on stdin, not argv. Prints the HTTP status code.
 s3_request() {  # s3_request METHOD PATH
   s3_credentials
+  local method=(-X "$1")
+  [ "$1" = HEAD ] && method=(--head)  # -X HEAD would wait for the body Content-Length announces
   printf 'user = "%s:%s"\n' "$S3_ACCESS" "$S3_SECRET" |
-    curl -sS -o /dev/null -w '%{http_code}' --max-time 5 -K - -X "$1" \
+    curl -sS -o /dev/null -w '%{http_code}' --max-time 5 -K - "${method[@]}" \
       --aws-sigv4 "aws:amz:$REGION:s3" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
       "http://127.0.0.1:$PORT$2" 2>/dev/null
 }
