@@ -345,20 +345,24 @@ class ArrowLake final : public Lake {
 };
 
 // Arrow's S3 layer (the AWS SDK) is initialized once per process, on the first s3:// lake, and
-// finalized at exit: without FinalizeS3 the SDK's static teardown may crash or warn.
+// finalized at exit: without FinalizeS3 the SDK's threads crash the process at exit. Exit handlers
+// run in reverse order of registration and FinalizeS3 needs Arrow's S3 client registry, a static
+// Arrow creates with the first S3FileSystem: so a throwaway filesystem (no network I/O) is made
+// before the handler is registered.
 Status EnsureS3() {
   static std::once_flag once;
   static arrow::Status status;
-  std::call_once(once, [] { status = arrow::fs::EnsureS3Initialized(); });
+  std::call_once(once, [] {
+    status = arrow::fs::EnsureS3Initialized();
+    if (!status.ok()) return;
+    arrow::fs::S3Options probe = arrow::fs::S3Options::Anonymous();
+    probe.region = "us-east-1";
+    probe.endpoint_override = "127.0.0.1:1";
+    probe.scheme = "http";
+    (void)arrow::fs::S3FileSystem::Make(probe);
+    std::atexit([] { (void)arrow::fs::EnsureS3Finalized(); });
+  });
   return FromArrow(status, "lake: initializing S3");
-}
-
-// Registered after the first S3FileSystem exists: exit handlers run in reverse order of
-// registration, and Arrow creates the statics FinalizeS3 needs (the AWS SDK on initialization, its
-// S3 client registry with the first filesystem) before this, so they are still alive when it runs.
-void FinalizeS3AtExit() {
-  static std::once_flag once;
-  std::call_once(once, [] { std::atexit([] { (void)arrow::fs::EnsureS3Finalized(); }); });
 }
 
 // KEY=VALUE lines (optionally "export KEY=VALUE"), as scripts/services/s3.sh writes and prints.
@@ -473,7 +477,6 @@ Result<std::unique_ptr<Lake>> OpenS3Lake(const std::string& uri) {
   // becomes visible only when complete): either way readers never see a partial object.
   options.allow_delayed_open = true;
   CTML_ARROW_ASSIGN_OR_RETURN(auto fs, arrow::fs::S3FileSystem::Make(options), "lake: open " + uri);
-  FinalizeS3AtExit();
   std::string root = prefix.empty() ? bucket : bucket + "/" + prefix;
   return std::unique_ptr<Lake>(new ArrowLake(uri, std::move(fs), root, /*object_store=*/true));
 }
