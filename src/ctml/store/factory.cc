@@ -136,9 +136,8 @@ Result<std::unique_ptr<EventLog>> OpenEventLog(const std::string& configured) {
 Result<std::unique_ptr<Lake>> OpenLake(const std::string& configured) {
   CTML_ASSIGN_OR_RETURN(const std::string uri, ResolveSecretRefs(configured));
   CTML_ASSIGN_OR_RETURN(auto p, Parse(uri, "lake"));
-  if (p.scheme == "file") return OpenArrowLake(uri);
-  if (p.scheme == "s3") return NotBuiltYet(uri, "s3:// lake");
-  return Unsupported(uri, "lake", "file:// (s3:// planned)");
+  if (p.scheme == "file" || p.scheme == "s3") return OpenArrowLake(uri);
+  return Unsupported(uri, "lake", "file://, s3://");
 }
 
 Result<std::unique_ptr<OnlineStore>> OpenOnlineStore(const std::string& configured) {

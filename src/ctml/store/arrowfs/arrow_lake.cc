@@ -2,13 +2,19 @@
 
 #include <arrow/api.h>
 #include <arrow/filesystem/api.h>
+#include <arrow/filesystem/s3fs.h>
 #include <arrow/io/api.h>
+#include <arrow/util/uri.h>
 #include <parquet/arrow/reader.h>
 #include <parquet/arrow/writer.h>
 #include <parquet/properties.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
 #include <utility>
 #include <vector>
 
@@ -20,6 +26,10 @@ namespace {
 Status FromArrow(const arrow::Status& s, const std::string& context) {
   if (s.ok()) return Status::OK();
   std::string msg = context + ": " + s.ToString();
+  // The AWS SDK's "cannot connect" (server down, DNS, refused): callers retry later.
+  if (s.message().find("NETWORK_CONNECTION") != std::string::npos) {
+    return Status::Unavailable(msg);
+  }
   if (s.IsInvalid() || s.IsTypeError()) return Status::Invalid(msg);
   if (s.IsKeyError() || s.IsIndexError()) return Status::NotFound(msg);
   if (s.IsCancelled()) return Status::Unavailable(msg);
@@ -86,12 +96,16 @@ std::string PercentDecode(const std::string& s) {
 
 class ArrowLake final : public Lake {
  public:
+  // `root` is the filesystem path of the lake root ("/abs/dir" or "bucket/prefix"). Local
+  // directories get write-then-rename; object stores (`object_store`) have no rename (S3's copy +
+  // delete is neither atomic nor cheap) but a PUT is atomic for readers, and need no directories.
   ArrowLake(std::string uri, std::shared_ptr<arrow::fs::FileSystem> fs, std::string root,
-            bool atomic_rename)
+            bool object_store)
       : uri_(std::move(uri)),
         fs_(std::move(fs)),
         root_(std::move(root)),
-        atomic_rename_(atomic_rename) {}
+        atomic_rename_(!object_store),
+        object_store_(object_store) {}
 
   Status WriteParquet(const std::string& path, const std::shared_ptr<arrow::Table>& t) override {
     if (t == nullptr) return Status::Invalid("WriteParquet: table is null", "table");
@@ -213,10 +227,17 @@ class ArrowLake final : public Lake {
     return Status::OK();
   }
 
+  // Local: the root directory exists. S3: the bucket answers (HeadBucket); the prefix may not
+  // exist yet (an empty lake). Any failure to reach it is Unavailable.
   Status Ping() override {
-    CTML_ARROW_ASSIGN_OR_RETURN(auto info, fs_->GetFileInfo(root_), "lake: ping " + uri_);
-    if (info.type() != arrow::fs::FileType::Directory) {
-      return Status::Unavailable("lake: root of " + uri_ + " is not a directory");
+    std::string probe = object_store_ ? root_.substr(0, root_.find('/')) : root_;
+    auto info = fs_->GetFileInfo(probe);
+    if (!info.ok()) {
+      return Status::Unavailable("lake: ping " + uri_ + ": " + info.status().ToString());
+    }
+    if (info->type() != arrow::fs::FileType::Directory) {
+      return Status::Unavailable("lake: " + std::string(object_store_ ? "bucket" : "root") +
+                                 " of " + uri_ + " does not exist");
     }
     return Status::OK();
   }
@@ -288,7 +309,7 @@ class ArrowLake final : public Lake {
   template <typename WriteFn>
   Status WriteAtomically(const std::string& full, WriteFn&& write) {
     auto slash = full.rfind('/');
-    if (slash != std::string::npos && slash > 0) {
+    if (!object_store_ && slash != std::string::npos && slash > 0) {
       CTML_ARROW_RETURN_NOT_OK(fs_->CreateDir(full.substr(0, slash), /*recursive=*/true),
                                "lake: mkdir for " + full);
     }
@@ -320,14 +341,154 @@ class ArrowLake final : public Lake {
   std::shared_ptr<arrow::fs::FileSystem> fs_;
   std::string root_;  // filesystem path of the lake root, no trailing '/'
   bool atomic_rename_;
+  bool object_store_;
 };
+
+// Arrow's S3 layer (the AWS SDK) is initialized once per process, on the first s3:// lake, and
+// finalized at exit: without FinalizeS3 the SDK's threads crash the process at exit. Exit handlers
+// run in reverse order of registration and FinalizeS3 needs Arrow's S3 client registry, a static
+// Arrow creates with the first S3FileSystem: so a throwaway filesystem (no network I/O) is made
+// before the handler is registered.
+Status EnsureS3() {
+  static std::once_flag once;
+  static arrow::Status status;
+  std::call_once(once, [] {
+    status = arrow::fs::EnsureS3Initialized();
+    if (!status.ok()) return;
+    arrow::fs::S3Options probe = arrow::fs::S3Options::Anonymous();
+    probe.region = "us-east-1";
+    probe.endpoint_override = "127.0.0.1:1";
+    probe.scheme = "http";
+    (void)arrow::fs::S3FileSystem::Make(probe);
+    std::atexit([] { (void)arrow::fs::EnsureS3Finalized(); });
+  });
+  return FromArrow(status, "lake: initializing S3");
+}
+
+// KEY=VALUE lines (optionally "export KEY=VALUE"), as scripts/services/s3.sh writes and prints.
+Result<std::map<std::string, std::string>> ReadCredentialsFile(const std::string& path,
+                                                               const std::string& uri) {
+  std::ifstream in(path);
+  if (!in) {
+    return Status::Invalid("lake URI '" + uri + "': cannot read credentials_file '" + path + "'",
+                           "lake.uri");
+  }
+  std::map<std::string, std::string> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("export ", 0) == 0) line.erase(0, 7);
+    auto eq = line.find('=');
+    if (eq == std::string::npos || line.empty() || line[0] == '#') continue;
+    std::string value = line.substr(eq + 1);
+    while (!value.empty() && (value.back() == '\r' || value.back() == ' ')) value.pop_back();
+    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
+        value.back() == value.front()) {
+      value = value.substr(1, value.size() - 2);
+    }
+    out[line.substr(0, eq)] = value;
+  }
+  return out;
+}
+
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v == nullptr ? std::string() : std::string(v);
+}
+
+// s3://bucket[/prefix]?endpoint_override=host:port&scheme=http|https&region=..&credentials_file=..
+// Credentials never come from the URI: credentials_file, else AWS_ACCESS_KEY_ID and
+// AWS_SECRET_ACCESS_KEY (+ AWS_SESSION_TOKEN), else the AWS SDK's default chain (profile, IMDS).
+Result<std::unique_ptr<Lake>> OpenS3Lake(const std::string& uri) {
+  arrow::util::Uri parsed;
+  if (!parsed.Parse(uri).ok()) {
+    // Arrow's message quotes the whole URI; ours hides what could be credentials.
+    std::string shown = uri;
+    if (auto at = shown.find('@'); at != std::string::npos) shown = "s3://***" + shown.substr(at);
+    return Status::Invalid(
+        "lake URI '" + shown + "' is not a valid s3:// URI (expected s3://bucket[/prefix]?...)",
+        "lake.uri");
+  }
+  if (!parsed.username().empty() || !parsed.password().empty()) {
+    return Status::Invalid(
+        "lake URI must not carry credentials: use credentials_file=... or AWS_ACCESS_KEY_ID / "
+        "AWS_SECRET_ACCESS_KEY",
+        "lake.uri");
+  }
+  const std::string bucket = parsed.host();
+  if (bucket.empty()) {
+    return Status::Invalid("lake URI '" + uri + "' names no bucket (expected s3://bucket[/prefix])",
+                           "lake.uri");
+  }
+  std::string prefix = parsed.path();
+  while (!prefix.empty() && prefix.front() == '/') prefix.erase(0, 1);
+  while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+
+  auto items = parsed.query_items();
+  if (!items.ok()) return FromArrow(items.status(), "lake URI '" + uri + "'");
+  std::map<std::string, std::string> query(items->begin(), items->end());
+  for (const auto& [key, value] : query) {
+    if (key != "endpoint_override" && key != "scheme" && key != "region" &&
+        key != "credentials_file") {
+      return Status::Invalid("lake URI '" + uri + "': unknown parameter '" + key +
+                                 "' (endpoint_override, scheme, region, credentials_file)",
+                             "lake.uri");
+    }
+  }
+  auto param = [&](const std::string& key) {
+    auto it = query.find(key);
+    return it == query.end() ? std::string() : it->second;
+  };
+
+  CTML_RETURN_NOT_OK(EnsureS3());
+  arrow::fs::S3Options options;
+  if (std::string file = param("credentials_file"); !file.empty()) {
+    CTML_ASSIGN_OR_RETURN(auto creds, ReadCredentialsFile(file, uri));
+    if (creds["AWS_ACCESS_KEY_ID"].empty() || creds["AWS_SECRET_ACCESS_KEY"].empty()) {
+      return Status::Invalid("lake URI '" + uri + "': credentials_file '" + file +
+                                 "' lacks AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY",
+                             "lake.uri");
+    }
+    options.ConfigureAccessKey(creds["AWS_ACCESS_KEY_ID"], creds["AWS_SECRET_ACCESS_KEY"],
+                               creds["AWS_SESSION_TOKEN"]);
+  } else if (!Env("AWS_ACCESS_KEY_ID").empty() && !Env("AWS_SECRET_ACCESS_KEY").empty()) {
+    options.ConfigureAccessKey(Env("AWS_ACCESS_KEY_ID"), Env("AWS_SECRET_ACCESS_KEY"),
+                               Env("AWS_SESSION_TOKEN"));
+  } else {
+    options.ConfigureDefaultCredentials();
+  }
+  // With an endpoint override, path-style addressing (http://host:port/bucket/key): what
+  // S3-compatible servers expect (force_virtual_addressing stays false).
+  options.endpoint_override = param("endpoint_override");
+  options.scheme = param("scheme").empty() ? "https" : param("scheme");
+  if (options.scheme != "http" && options.scheme != "https") {
+    return Status::Invalid("lake URI '" + uri + "': scheme must be http or https", "lake.uri");
+  }
+  options.region = param("region");
+  if (options.region.empty()) options.region = Env("AWS_REGION");
+  if (options.region.empty()) options.region = Env("AWS_DEFAULT_REGION");
+  if (options.region.empty() && !options.endpoint_override.empty()) options.region = "us-east-1";
+  if (options.region.empty()) {
+    // AWS itself: ask where the bucket lives (as arrow::fs::S3Options::FromUri does); when that
+    // fails (offline), the SDK's default applies and errors surface on first use.
+    auto region = arrow::fs::ResolveS3BucketRegion(bucket);
+    if (region.ok()) options.region = *region;
+  }
+  // Small objects go up as one PutObject on Close (large ones as a multipart upload that
+  // becomes visible only when complete): either way readers never see a partial object.
+  options.allow_delayed_open = true;
+  CTML_ARROW_ASSIGN_OR_RETURN(auto fs, arrow::fs::S3FileSystem::Make(options), "lake: open " + uri);
+  std::string root = prefix.empty() ? bucket : bucket + "/" + prefix;
+  return std::unique_ptr<Lake>(new ArrowLake(uri, std::move(fs), root, /*object_store=*/true));
+}
 
 }  // namespace
 
 Result<std::unique_ptr<Lake>> OpenArrowLake(const std::string& uri) {
+  if (uri.rfind("s3://", 0) == 0) return OpenS3Lake(uri);
   const std::string scheme = "file://";
   if (uri.rfind(scheme, 0) != 0) {
-    return Status::Invalid("arrow lake: unsupported URI '" + uri + "' (expected file:///abs/dir)",
+    return Status::Invalid("arrow lake: unsupported URI '" + uri +
+                               "' (expected file:///abs/dir or s3://bucket[/prefix]?...)",
                            "lake.uri");
   }
   std::string path = uri.substr(scheme.size());
@@ -342,7 +503,7 @@ Result<std::unique_ptr<Lake>> OpenArrowLake(const std::string& uri) {
   CTML_ARROW_ASSIGN_OR_RETURN(auto fs, arrow::fs::FileSystemFromUriOrPath(root, &fs_path),
                               "lake: open " + uri);
   CTML_ARROW_RETURN_NOT_OK(fs->CreateDir(fs_path, /*recursive=*/true), "lake: create " + uri);
-  return std::unique_ptr<Lake>(new ArrowLake(uri, std::move(fs), fs_path, /*atomic_rename=*/true));
+  return std::unique_ptr<Lake>(new ArrowLake(uri, std::move(fs), fs_path, /*object_store=*/false));
 }
 
 }  // namespace ctml::store
