@@ -65,6 +65,13 @@ def secret(*parts):
         return f.read().strip()
 
 
+def s3_credentials():
+    """(access key, secret key) from the file scripts/services/s3.sh writes."""
+    pairs = dict(line.split("=", 1) for line in secret("s3", "credentials").splitlines()
+                 if "=" in line)
+    return pairs["AWS_ACCESS_KEY_ID"], pairs["AWS_SECRET_ACCESS_KEY"]
+
+
 def vitals(pid, message_id, when):
     return {"message_id": message_id, "timestamp": when, "study_phase": "Phase II",
             "site_id": "SITE9",
@@ -118,11 +125,11 @@ class DistributedEndToEnd(unittest.TestCase):
         env["CTML_LOG_URI"] = "kafka://127.0.0.1:19092?partitions=4&prefix=%s." % NS
         env["CTML_ONLINE_URI"] = "redis://127.0.0.1:16379?prefix=%s:" % NS
         env["CTML_CACHE_URI"] = "redis://127.0.0.1:16379?prefix=%s:" % NS
-        env["CTML_META_URI"] = ("postgresql://ctml:${file:var/services/postgres/password}"
+        env["CTML_PATHS_SERVICES"] = SERVICES_DIR
+        env["CTML_META_URI"] = ("postgresql://ctml:${file:${paths.services}/postgres/password}"
                                 "@127.0.0.1:15432/ctml?schema=%s" % NS)
-        env["CTML_LAKE_URI"] = ("s3://${file:var/services/s3/access_key}:"
-                                "${file:var/services/s3/secret_key}@ctml/%s/lake"
-                                "?endpoint_override=127.0.0.1:19000&scheme=http" % NS)
+        env["CTML_LAKE_URI"] = ("s3://ctml/%s/lake?endpoint_override=127.0.0.1:19000&scheme=http"
+                                "&credentials_file=${paths.services}/s3/credentials" % NS)
         cls.env = env
         cls.start = cls.manager("--start", "--level", "4", timeout=1200)
 
@@ -140,8 +147,8 @@ class DistributedEndToEnd(unittest.TestCase):
                               capture_output=True, text=True, timeout=timeout)
 
     def s3(self):
-        return pafs.S3FileSystem(access_key=secret("s3", "access_key"),
-                                 secret_key=secret("s3", "secret_key"),
+        access, secret_key = s3_credentials()
+        return pafs.S3FileSystem(access_key=access, secret_key=secret_key,
                                  endpoint_override="127.0.0.1:19000", scheme="http")
 
     def silver_event_ids(self, prefix):
@@ -191,8 +198,8 @@ class DistributedEndToEnd(unittest.TestCase):
         self.assertRegex(out, r"view clinical: [1-9]\d* vectors")
         self.assertRegex(out, r"model vitals_risk\s+versions \d+\s+aliases .*production=v\d+")
         self.assertIn("redis://127.0.0.1:16379", out)
-        for secret_file in (("postgres", "password"), ("s3", "secret_key")):
-            self.assertNotIn(secret(*secret_file), out + r.stderr, "a secret was printed")
+        for value in (secret("postgres", "password"), s3_credentials()[1]):
+            self.assertNotIn(value, out + r.stderr, "a secret was printed")
 
     def test_3_predict_reads_redis_and_caches_in_redis(self):
         pid = re.findall(r"PT[A-Z0-9]{8}", self.start.stdout + self.start.stderr)[0]

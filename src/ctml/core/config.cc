@@ -135,6 +135,7 @@ Status Config::Finish(bool apply_env) {
       while ((start = value.find("${", from)) != std::string::npos) {
         size_t end = value.find('}', start);
         if (end == std::string::npos) return Status::Invalid("unclosed ${ in value", key);
+        start = value.rfind("${", end);  // innermost first: ${file:${paths.services}/pw}
         std::string ref = value.substr(start + 2, end - start - 2);
         if (ref.rfind("file:", 0) == 0) {
           fs::path file(ref.substr(5));

@@ -91,6 +91,12 @@ TEST(Config, ExtendsABaseFileAndKeepsSecretFileReferences) {
   // The secret stays a reference (made absolute), never the file's content.
   EXPECT_EQ(cfg->GetString("meta.uri"),
             "postgresql://ctml:${file:" + (dir / "var/pw").string() + "}@127.0.0.1:15432/ctml");
+  // References nest: the innermost is resolved first.
+  auto nested = Config::FromYaml(
+      "paths:\n  services: var/services\nmeta:\n  uri: pg://u:${file:${paths.services}/pw}@h\n",
+      "/proj");
+  ASSERT_TRUE(nested.ok()) << nested.status().ToString();
+  EXPECT_EQ(nested->GetString("meta.uri"), "pg://u:${file:/proj/var/services/pw}@h");
 
   setenv("CTML_GATEWAY_THREADS", "5", 1);  // the environment overrides inherited keys too
   auto env_cfg = Config::Load((dir / "dist.yaml").string());

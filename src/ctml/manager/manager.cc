@@ -1,6 +1,7 @@
 #include "ctml/manager/manager.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -213,6 +214,10 @@ Result<int> Manager::ServiceScript(const std::string& name, const std::string& c
     return Status::Invalid("services.managed names '" + name + "', but there is no " + script +
                                " (known: kafka, redis, postgres, s3, activemq)",
                            "services.managed");
+  }
+  // The scripts keep data and secrets where the config's URIs expect them (${paths.services}).
+  if (const std::string dir = cfg_.GetString("paths.services"); !dir.empty()) {
+    ::setenv("CTML_SERVICES_DIR", dir.c_str(), 1);
   }
   if (output == nullptr) out() << std::flush;
   return RunJob({"bash", script, command}, output);

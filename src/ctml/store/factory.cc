@@ -90,11 +90,6 @@ Result<std::string> SqlitePath(const ParsedUri& p, const std::string& uri) {
   return p.rest;
 }
 
-Status NotBuiltYet(const std::string& uri, const char* what) {
-  return Status::Invalid(std::string(what) + " adapter for '" + Redact(uri) + "' is not built yet",
-                         "uri");
-}
-
 Status Unsupported(const std::string& uri, const char* what, const char* supported) {
   return Status::Invalid("unsupported " + std::string(what) + " URI '" + Redact(uri) +
                              "'; supported schemes: " + supported,

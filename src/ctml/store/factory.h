@@ -1,5 +1,7 @@
 // Opens the adapter a URI names. The only place that knows which adapters exist.
-//   sqlite:///abs/path.db   file:///abs/dir   memory://?capacity=10000
+//   sqlite:///abs/path.db   file:///abs/dir   memory://?capacity=10000   (embedded)
+//   kafka://h:9092?partitions=4   s3://bucket/prefix?endpoint_override=h:p   redis://h:6379
+//   postgresql://user:${file:/secret}@h:5432/db?schema=ctml   (distributed; docs/operations/)
 #pragma once
 
 #include <memory>
