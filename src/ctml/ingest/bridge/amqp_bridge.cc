@@ -234,7 +234,7 @@ class BridgeHandler : public proton::messaging_handler {
     if (it == dlq_pending_.end()) return;
     it->second.source.accept();
     counters_.dead_lettered++;
-    rejects_[it->second.reason]++;
+    rejects_[it->second.queue][it->second.reason]++;
     dlq_pending_.erase(it);
     ScheduleFlush(t.container());
   }
@@ -278,6 +278,7 @@ class BridgeHandler : public proton::messaging_handler {
   };
   struct DlqPending {
     proton::delivery source;
+    std::string queue;
     std::string reason;
   };
 
@@ -292,38 +293,54 @@ class BridgeHandler : public proton::messaging_handler {
     });
   }
 
-  // One Submit for the valid messages received so far (and the dead-letter count since the last
-  // one), then the accepts. On a store error: release them all (the broker redelivers) and pause.
+  // One Submit per source queue for the valid messages received so far (with that queue's
+  // dead-letter count since the last one), then the accepts. On a store error: release that
+  // queue's messages (the broker redelivers them) and pause.
   void Flush() {
     if (pending_.empty() && rejects_.empty()) return;
-    std::vector<CanonicalEvent> events;
-    events.reserve(pending_.size());
-    for (const Pending& p : pending_) events.push_back(p.event);
-    BatchInfo info;
-    info.source = "amqp";
-    info.actor =
-        "amqp:" + (pending_.empty() ? std::string("dead-letter")
-                                    : pending_.front().delivery.receiver().source().address());
-    info.object = "amqp messages";
-    for (const auto& [reason, n] : rejects_) {
-      info.rejected += n;
-      info.reject_reasons[reason] += n;
+    std::map<std::string, std::vector<Pending>> by_queue;
+    for (Pending& p : pending_) {
+      std::string q = p.delivery.receiver().source().address();
+      by_queue[q].push_back(std::move(p));
     }
-    Status st = events.empty() ? core_.RecordRejection(info) : core_.Submit(events, info).status();
-    if (st.ok()) {
-      for (Pending& p : pending_) p.delivery.accept();
-      counters_.accepted += static_cast<int64_t>(pending_.size());
-      pending_.clear();
-      rejects_.clear();
+    pending_.clear();
+    for (const auto& [q, r] : rejects_) by_queue[q];  // queues with only rejections
+    bool failed = false;
+    for (auto& [queue, group] : by_queue) {
+      std::vector<CanonicalEvent> events;
+      events.reserve(group.size());
+      for (const Pending& p : group) events.push_back(p.event);
+      BatchInfo info;
+      info.source = "amqp";
+      info.actor = "amqp:" + queue;
+      info.object = "amqp messages";
+      auto rj = rejects_.find(queue);
+      if (rj != rejects_.end()) {
+        for (const auto& [reason, n] : rj->second) {
+          info.rejected += n;
+          info.reject_reasons[reason] += n;
+        }
+      }
+      Status st =
+          events.empty() ? core_.RecordRejection(info) : core_.Submit(events, info).status();
+      if (st.ok()) {
+        for (Pending& p : group) p.delivery.accept();
+        counters_.accepted += static_cast<int64_t>(group.size());
+        if (rj != rejects_.end()) rejects_.erase(rj);
+        continue;
+      }
+      failed = true;
+      for (Pending& p : group) p.delivery.release();
+      counters_.released += static_cast<int64_t>(group.size());
+      log::Warn(
+          "bridge", "store error: messages released for redelivery",
+          {{"queue", queue}, {"count", std::to_string(group.size())}, {"error", st.ToString()}});
+    }
+    if (!failed) {
       backoff_ms_ = 0;
       return;
     }
-    for (Pending& p : pending_) p.delivery.release();
-    counters_.released += static_cast<int64_t>(pending_.size());
-    pending_.clear();
     backoff_ms_ = std::min<int64_t>(backoff_ms_ == 0 ? 200 : backoff_ms_ * 2, 10000);
-    log::Warn("bridge", "store error: messages released for redelivery",
-              {{"error", st.ToString()}, {"backoff_ms", std::to_string(backoff_ms_)}});
     // Blocking the event loop is the back-off: no new message is taken meanwhile.
     std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms_));
   }
@@ -346,7 +363,7 @@ class BridgeHandler : public proton::messaging_handler {
     out.properties().put("ctml_message", p.message);
     std::string tag = "dlq-" + std::to_string(++dlq_seq_);
     dlq_.send(out, proton::binary(tag.begin(), tag.end()));
-    dlq_pending_.emplace(tag, DlqPending{d, p.reason});
+    dlq_pending_.emplace(tag, DlqPending{d, queue, p.reason});
     log::Info("bridge", "dead-lettered",
               {{"queue", queue}, {"reason", p.reason}, {"field", p.field}});
   }
@@ -406,7 +423,7 @@ class BridgeHandler : public proton::messaging_handler {
   proton::sender dlq_;
   std::vector<Pending> pending_;
   std::map<std::string, DlqPending> dlq_pending_;
-  std::map<std::string, int64_t> rejects_;
+  std::map<std::string, std::map<std::string, int64_t>> rejects_;  // queue -> reason -> n
   uint64_t dlq_seq_ = 0;
   bool flush_scheduled_ = false;
   bool stopping_ = false;
