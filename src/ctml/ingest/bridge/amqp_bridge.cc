@@ -287,7 +287,8 @@ class BridgeHandler : public proton::messaging_handler {
   void ScheduleFlush(proton::container& c) {
     if (flush_scheduled_) return;
     flush_scheduled_ = true;
-    c.schedule(proton::duration(0), [this] {
+    // On the connection's work queue, so the accepts are written out right after the flush.
+    conn_.work_queue().add([this] {
       flush_scheduled_ = false;
       Flush();
     });
@@ -354,7 +355,9 @@ class BridgeHandler : public proton::messaging_handler {
     }
     proton::message out;
     out.body(m.body());  // the broker's message as received (never logged)
-    out.id(m.id());
+    // The original message-id goes in a property: a new message with another's id could be
+    // taken for a duplicate by the broker.
+    out.properties().put("ctml_message_id", MessageIdText(m));
     if (!m.content_type().empty()) out.content_type(m.content_type());
     out.durable(true);
     out.properties().put("ctml_reason", p.reason);
@@ -379,7 +382,7 @@ class BridgeHandler : public proton::messaging_handler {
   }
 
   void Tick(proton::container& c) {
-    c.schedule(proton::duration(200), [this, &c] {
+    conn_.work_queue().schedule(proton::duration(200), [this, &c] {
       auto now = Clock::now();
       if (now - last_stats_ >= std::chrono::milliseconds(o_.stats_interval_ms)) {
         last_stats_ = now;
@@ -390,8 +393,10 @@ class BridgeHandler : public proton::messaging_handler {
         stopping_ = true;
         Flush();
         LogCounters("stopping");
+        // Closing lets the accepts and the close frame go out; the container then stops by
+        // itself (auto_stop). The fallback stop covers a broker that does not answer.
         if (conn_) conn_.close();
-        c.stop();
+        c.schedule(proton::duration(3000), [&c] { c.stop(); });
         return;
       }
       Tick(c);
@@ -403,8 +408,10 @@ class BridgeHandler : public proton::messaging_handler {
     status_ = std::move(st);
     stopping_ = true;
     log::Error("bridge", "stopping", {{"error", status_.ToString()}});
-    if (conn_) conn_.close();
-    if (conn_) conn_.container().stop();
+    if (!conn_) return;
+    conn_.close();
+    proton::container& c = conn_.container();
+    c.schedule(proton::duration(3000), [&c] { c.stop(); });
   }
 
   void LogCounters(const char* what) {
@@ -475,8 +482,12 @@ class OneShot : public proton::messaging_handler {
     if (done_) return;
     done_ = true;
     status_ = std::move(st);
-    if (conn_) conn_.close();
-    if (conn_) conn_.container().stop();
+    if (!conn_) return;
+    // A graceful close (pending dispositions go out first); the container stops by itself, or
+    // after 3 s when the peer does not answer.
+    conn_.close();
+    proton::container& c = conn_.container();
+    c.schedule(proton::duration(3000), [&c] { c.stop(); });
   }
   const BridgeOptions& o_;
   proton::connection conn_;
@@ -547,11 +558,16 @@ class DrainHandler : public OneShot {
     last_ = Clock::now();
     Watch(r.container());
   }
-  void on_message(proton::delivery&, proton::message& m) override {
+  void on_message(proton::delivery& d, proton::message& m) override {
+    if (done_) {  // arrived after we finished: give it back instead of the automatic accept
+      d.release();
+      return;
+    }
     QueueMessage q;
     q.message_id = MessageIdText(m);
     BodyText(m, &q.body);
-    for (const char* k : {"ctml_reason", "ctml_field", "ctml_source_queue"}) {
+    for (const char* k :
+         {"ctml_reason", "ctml_field", "ctml_source_queue", "ctml_message_id", "ctml_message"}) {
       if (m.properties().exists(k)) {
         proton::scalar v = m.properties().get(k);
         q.properties.emplace_back(
@@ -566,7 +582,7 @@ class DrainHandler : public OneShot {
 
  private:
   void Watch(proton::container& c) {
-    c.schedule(proton::duration(50), [this, &c] {
+    conn_.work_queue().schedule(proton::duration(50), [this, &c] {
       if (done_) return;
       if (Clock::now() - last_ >= std::chrono::milliseconds(idle_ms_)) {
         Finish(Status::OK());
