@@ -5,11 +5,22 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <set>
 #include <string>
+#include <thread>
 
 #include "ctml/core/json.h"
 #include "ctml/core/time.h"
+#include "ctml/ingest/ingest_core.h"
 #include "ctml/privacy/deidentifier.h"
+#include "ctml/store/contract_testing.h"
+#include "ctml/store/event_log.h"
 
 namespace ctml::ingest {
 namespace {
@@ -126,5 +137,161 @@ TEST(AmqpBridge, CheckFailsClearlyWhenNothingListens) {
   EXPECT_EQ(st.code(), StatusCode::kUnavailable) << st.ToString();
 }
 
+// ------------------------------------------------------------------------------------------
+// Against a real broker: runs when CTML_TEST_AMQP_URI is set (e.g. amqp://127.0.0.1:15673 after
+// `scripts/services/activemq.sh start`; password from CTML_AMQP_PASSWORD or the service's file),
+// skipped otherwise: the broker end to end is tests/e2e/test_bridge.py.
+namespace broker {
+
+// An EventLog that keeps records in memory and can be switched down.
+class MemoryLog : public store::EventLog {
+ public:
+  std::atomic<bool> down{false};
+  Result<store::RecordPosition> Append(const std::string& t, const std::string& k,
+                                       const std::string& v) override {
+    auto r = AppendBatch(t, {{k, v}});
+    if (!r.ok()) return r.status();
+    return (*r)[0];
+  }
+  Result<std::vector<store::RecordPosition>> AppendBatch(
+      const std::string& topic,
+      const std::vector<std::pair<std::string, std::string>>& kvs) override {
+    if (down.load()) return Status::Unavailable("down (test)");
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<store::RecordPosition> out;
+    for (const auto& kv : kvs) {
+      values_.push_back({topic, kv.second});
+      out.push_back({0, static_cast<int64_t>(values_.size())});
+    }
+    return out;
+  }
+  Result<std::unique_ptr<store::Consumer>> Subscribe(const std::string&,
+                                                     const std::vector<std::string>&) override {
+    return Status::Unavailable("n/a");
+  }
+  Result<std::vector<std::string>> ListTopics() override { return Status::Unavailable("n/a"); }
+  Result<std::vector<store::PartitionInfo>> Partitions(const std::string&) override {
+    return Status::Unavailable("n/a");
+  }
+  Result<std::vector<store::GroupLag>> Lag(const std::string&) override {
+    return Status::Unavailable("n/a");
+  }
+  Status Ping() override { return Status::OK(); }
+  // event ids of the canonical events of source amqp (with repeats)
+  std::vector<std::string> AmqpEventIds() {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<std::string> out;
+    for (const auto& [topic, v] : values_) {
+      Json j = Json::parse(v, nullptr, false);
+      if (j.is_object() && j.value("source", "") == "amqp") out.push_back(j["event_id"]);
+    }
+    return out;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::pair<std::string, std::string>> values_;
+};
+
+bool BrokerOptions(BridgeOptions* o) {
+  const char* uri = std::getenv("CTML_TEST_AMQP_URI");
+  if (uri == nullptr || *uri == '\0') return false;
+  o->url = uri;
+  o->user = "ctml";
+  const char* pw = std::getenv("CTML_AMQP_PASSWORD");
+  if (pw != nullptr) {
+    o->password = pw;
+  } else {
+    std::ifstream in(std::string(CTML_SOURCE_DIR) + "/var/services/activemq/password");
+    std::getline(in, o->password);
+  }
+  o->check_timeout_ms = 20000;
+  o->stats_interval_ms = 1000;
+  return true;
+}
+
+void DrainAll(const BridgeOptions& o) {
+  for (const auto& q : DefaultBridgeQueues()) ASSERT_TRUE(DrainQueue(o, q, 100000, 500).ok());
+  ASSERT_TRUE(DrainQueue(o, kDefaultDeadLetterQueue, 100000, 500).ok());
+}
+
+std::set<std::string> WaitFor(MemoryLog& log, size_t n) {
+  for (int i = 0; i < 600; ++i) {
+    auto ids = log.AmqpEventIds();
+    std::set<std::string> distinct(ids.begin(), ids.end());
+    if (distinct.size() >= n) return distinct;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  auto ids = log.AmqpEventIds();
+  return {ids.begin(), ids.end()};
+}
+
+TEST(AmqpBridgeBroker, AcceptsAfterSubmitDeadLettersWithReasonAndRetriesAStoreError) {
+  BridgeOptions o;
+  if (!BrokerOptions(&o)) GTEST_SKIP() << "set CTML_TEST_AMQP_URI to run against a broker";
+  ASSERT_TRUE(CheckBridge(o).ok()) << CheckBridge(o).ToString();
+  DrainAll(o);
+  const std::string run = store::testing::Unique("run");
+  ASSERT_TRUE(
+      SendToQueue(o, "CLINICAL.VITAL.SIGNS", {{run + "-v1", kVitals}, {run + "-v2", "not json {"}})
+          .ok());
+  ASSERT_TRUE(SendToQueue(o, "CLINICAL.LAB.RESULTS", {{run + "-l1", kLab}}).ok());
+  ASSERT_TRUE(SendToQueue(o, "CLINICAL.ADVERSE.EVENTS", {{run + "-a1", kAdverse}}).ok());
+  ASSERT_TRUE(SendToQueue(o, "CLINICAL.DEMOGRAPHICS",
+                          {{run + "-d1", kDemographicsEnvelope}, {run + "-d2", kPriorityLab}})
+                  .ok());
+  ASSERT_TRUE(SendToQueue(o, "CLINICAL.PRIORITY", {{run + "-p1", kPriorityLab}}).ok());
+
+  MemoryLog log;
+  log.down = true;  // the first deliveries hit a store error: released, redelivered later
+  IngestCore core(log, nullptr);
+  std::atomic<bool> stop{false};
+  BridgeCounters counters;
+  Status st;
+  std::thread t([&] { st = RunBridge(o, core, kDeid, &stop, &counters); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_TRUE(log.AmqpEventIds().empty());
+  log.down = false;
+  auto ids = WaitFor(log, 5);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  stop = true;
+  t.join();
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(ids.size(), 5u);
+  EXPECT_GE(counters.released, 1);
+  EXPECT_EQ(counters.dead_lettered, 2);
+  EXPECT_EQ(counters.accepted, 5);
+
+  auto dead = DrainQueue(o, kDefaultDeadLetterQueue, 100, 1500);
+  ASSERT_TRUE(dead.ok()) << dead.status().ToString();
+  ASSERT_EQ(dead->size(), 2u);
+  std::map<std::string, std::string> reason_by_id;
+  for (const auto& m : *dead) {
+    std::map<std::string, std::string> p(m.properties.begin(), m.properties.end());
+    reason_by_id[p["ctml_message_id"]] = p["ctml_reason"];
+    if (p["ctml_message_id"] == run + "-v2") {
+      EXPECT_EQ(m.body, "not json {");
+      EXPECT_EQ(p["ctml_source_queue"], "CLINICAL.VITAL.SIGNS");
+    }
+  }
+  EXPECT_EQ(reason_by_id[run + "-v2"], kReasonMalformedJson);
+  EXPECT_EQ(reason_by_id[run + "-d2"], kReasonWrongKind);
+  for (const auto& q : DefaultBridgeQueues()) {  // everything settled
+    auto left = DrainQueue(o, q, 100, 500);
+    ASSERT_TRUE(left.ok());
+    EXPECT_TRUE(left->empty()) << q;
+  }
+}
+
+TEST(AmqpBridgeBroker, WrongPasswordIsRefusedWithoutEchoingIt) {
+  BridgeOptions o;
+  if (!BrokerOptions(&o)) GTEST_SKIP() << "set CTML_TEST_AMQP_URI to run against a broker";
+  o.password = "not-the-password-42";
+  Status st = CheckBridge(o);
+  EXPECT_FALSE(st.ok());
+  EXPECT_EQ(st.ToString().find("not-the-password-42"), std::string::npos);
+}
+
+}  // namespace broker
 }  // namespace
 }  // namespace ctml::ingest
