@@ -268,6 +268,11 @@ class BridgeHandler : public proton::messaging_handler {
     Fatal(Status::Unavailable("AMQP error: " + e.what()));
   }
 
+  // Pending timers would keep the container running: stop it once the connection is gone.
+  void on_transport_close(proton::transport&) override {
+    if (stopping_) closed_ = true;
+  }
+
   const Status& status() const { return status_; }
   const BridgeCounters& counters() const { return counters_; }
 
@@ -381,23 +386,30 @@ class BridgeHandler : public proton::messaging_handler {
     dlq_pending_.erase(it);
   }
 
+  // Every 200 ms: progress log, the stop flag, and the end of a stop. Short timers only: proton's
+  // container::run() does not return before its pending timers fired.
   void Tick(proton::container& c) {
-    conn_.work_queue().schedule(proton::duration(200), [this, &c] {
+    c.schedule(proton::duration(200), [this, &c] {
       auto now = Clock::now();
       if (now - last_stats_ >= std::chrono::milliseconds(o_.stats_interval_ms)) {
         last_stats_ = now;
         LogCounters("progress");
       }
-      if (stopping_) return;
-      if (stop_ != nullptr && stop_->load()) {
+      if (stopping_) {
+        // Closing let the accepts and the close frame go out; stop when the peer answered the
+        // close, or after 3 s.
+        if (closed_ || now - stop_at_ > std::chrono::seconds(3)) {
+          c.stop();
+          return;
+        }
+      } else if (stop_ != nullptr && stop_->load()) {
         stopping_ = true;
-        Flush();
-        LogCounters("stopping");
-        // Closing lets the accepts and the close frame go out; the container then stops by
-        // itself (auto_stop). The fallback stop covers a broker that does not answer.
-        if (conn_) conn_.close();
-        c.schedule(proton::duration(3000), [&c] { c.stop(); });
-        return;
+        stop_at_ = now;
+        conn_.work_queue().add([this] {
+          Flush();
+          LogCounters("stopping");
+          conn_.close();
+        });
       }
       Tick(c);
     });
@@ -407,11 +419,9 @@ class BridgeHandler : public proton::messaging_handler {
     if (!status_.ok()) return;
     status_ = std::move(st);
     stopping_ = true;
+    stop_at_ = Clock::now();
     log::Error("bridge", "stopping", {{"error", status_.ToString()}});
-    if (!conn_) return;
-    conn_.close();
-    proton::container& c = conn_.container();
-    c.schedule(proton::duration(3000), [&c] { c.stop(); });
+    if (conn_) conn_.close();
   }
 
   void LogCounters(const char* what) {
@@ -434,6 +444,8 @@ class BridgeHandler : public proton::messaging_handler {
   uint64_t dlq_seq_ = 0;
   bool flush_scheduled_ = false;
   bool stopping_ = false;
+  bool closed_ = false;
+  Clock::time_point stop_at_;
   int64_t backoff_ms_ = 0;
   BridgeCounters counters_;
   Clock::time_point last_stats_;
@@ -447,11 +459,8 @@ class OneShot : public proton::messaging_handler {
   explicit OneShot(const BridgeOptions& o) : o_(o) {}
   void on_container_start(proton::container& c) override {
     conn_ = c.connect(o_.url, ConnectionOptions(o_, false));
-    c.schedule(proton::duration(static_cast<int64_t>(o_.check_timeout_ms)), [this] {
-      if (!done_)
-        Finish(
-            Status::Unavailable("timed out after " + std::to_string(o_.check_timeout_ms) + " ms"));
-    });
+    deadline_ = Clock::now() + std::chrono::milliseconds(o_.check_timeout_ms);
+    Tick(c);
   }
   void on_transport_error(proton::transport& t) override {
     proton::error_condition e = t.error();
@@ -460,6 +469,7 @@ class OneShot : public proton::messaging_handler {
     } else {
       Finish(Status::Unavailable("cannot connect to " + RedactAmqpUrl(o_.url) + ": " + e.what()));
     }
+    closed_ = true;  // nothing left to send on a failed transport
   }
   void on_connection_error(proton::connection& c) override {
     Finish(Status::Unavailable("connection error: " + c.error().what()));
@@ -475,6 +485,8 @@ class OneShot : public proton::messaging_handler {
   void on_error(const proton::error_condition& e) override {
     Finish(Status::Unavailable("AMQP error: " + e.what()));
   }
+  // Pending timers would keep the container running: stop it once the connection is gone.
+  void on_transport_close(proton::transport&) override { closed_ = true; }
   const Status& status() const { return status_; }
 
  protected:
@@ -482,16 +494,33 @@ class OneShot : public proton::messaging_handler {
     if (done_) return;
     done_ = true;
     status_ = std::move(st);
-    if (!conn_) return;
-    // A graceful close (pending dispositions go out first); the container stops by itself, or
-    // after 3 s when the peer does not answer.
-    conn_.close();
-    proton::container& c = conn_.container();
-    c.schedule(proton::duration(3000), [&c] { c.stop(); });
+    finished_at_ = Clock::now();
+    // A graceful close (pending dispositions go out first); Tick stops the container when the
+    // transport closed, or after 3 s.
+    if (conn_) conn_.close();
+  }
+  // Short timers only: proton's container::run() does not return before its timers fired.
+  void Tick(proton::container& c) {
+    c.schedule(proton::duration(100), [this, &c] {
+      auto now = Clock::now();
+      if (done_) {
+        if (closed_ || now - finished_at_ > std::chrono::seconds(3)) {
+          c.stop();
+          return;
+        }
+      } else if (now > deadline_) {
+        Finish(
+            Status::Unavailable("timed out after " + std::to_string(o_.check_timeout_ms) + " ms"));
+      }
+      Tick(c);
+    });
   }
   const BridgeOptions& o_;
   proton::connection conn_;
   bool done_ = false;
+  bool closed_ = false;
+  Clock::time_point deadline_;
+  Clock::time_point finished_at_;
   Status status_ = Status::OK();
 };
 
