@@ -292,6 +292,33 @@ TEST(AmqpBridgeBroker, WrongPasswordIsRefusedWithoutEchoingIt) {
   EXPECT_EQ(st.ToString().find("not-the-password-42"), std::string::npos);
 }
 
+// Set CTML_TEST_AMQP_RESTART to the command that restarts the broker (e.g.
+// "scripts/services/activemq.sh restart") to check the reconnect.
+TEST(AmqpBridgeBroker, ReconnectsAfterABrokerRestart) {
+  BridgeOptions o;
+  const char* restart = std::getenv("CTML_TEST_AMQP_RESTART");
+  if (!BrokerOptions(&o) || restart == nullptr) {
+    GTEST_SKIP() << "set CTML_TEST_AMQP_URI and CTML_TEST_AMQP_RESTART";
+  }
+  DrainAll(o);
+  const std::string run = store::testing::Unique("rc");
+  ASSERT_TRUE(SendToQueue(o, "CLINICAL.VITAL.SIGNS", {{run + "-1", kVitals}}).ok());
+  MemoryLog log;
+  IngestCore core(log, nullptr);
+  std::atomic<bool> stop{false};
+  BridgeCounters counters;
+  Status st;
+  std::thread t([&] { st = RunBridge(o, core, kDeid, &stop, &counters); });
+  EXPECT_EQ(WaitFor(log, 1).size(), 1u);
+  ASSERT_EQ(std::system(restart), 0);
+  ASSERT_TRUE(SendToQueue(o, "CLINICAL.LAB.RESULTS", {{run + "-2", kLab}}).ok());
+  EXPECT_EQ(WaitFor(log, 2).size(), 2u);
+  stop = true;
+  t.join();
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(counters.accepted, 2);
+}
+
 }  // namespace broker
 }  // namespace
 }  // namespace ctml::ingest
