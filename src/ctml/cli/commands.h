@@ -49,6 +49,7 @@ void RegisterAuthCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
 void RegisterImportCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
 void RegisterMllpCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
 void RegisterLakeCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
+void RegisterBridgeCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
 // The Level 3 utilities under `ctml features` (features_tools.cc).
 void RegisterFeatureTools(CLI::App* features, GlobalOptions& g, int* exit_code);
 

@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
   RegisterImportCommand(app, g, &exit_code);
   RegisterMllpCommand(app, g, &exit_code);
   RegisterLakeCommand(app, g, &exit_code);
+  RegisterBridgeCommand(app, g, &exit_code);
 
   try {
     app.parse(argc, argv);
