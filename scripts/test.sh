@@ -8,10 +8,12 @@ cd "$root"
 scripts/bootstrap.sh
 scripts/build.sh release
 
-# Kafka, Redis, PostgreSQL and the S3 server on 127.0.0.1 (installed on first use, data under
-# var/services/): the distributed adapters' contract suites and tests/e2e/test_distributed.py
-# run against them. Those this script starts, it stops at the end; ones already running stay.
-SERVICES=(redis postgres s3 kafka)
+# Kafka, Redis, PostgreSQL, the S3 server and ActiveMQ on 127.0.0.1 (installed on first use,
+# data under var/services/): the distributed adapters' contract suites, the AMQP bridge and
+# tests/e2e/test_distributed.py run against them. Those this script starts, it stops at the end;
+# ones already running stay. The adapters' restart tests (each restarts its service) run too:
+# ctest runs one test at a time.
+SERVICES=(redis postgres s3 kafka activemq)
 started=()
 stop_started() {
   local s
@@ -25,5 +27,7 @@ for s in "${SERVICES[@]}"; do
   fi
 done
 
+export CTML_TEST_REDIS_RESTART=1 CTML_TEST_POSTGRES_RESTART=1 CTML_TEST_KAFKA_RESTART=1 \
+  CTML_TEST_S3_RESTART=1 CTML_TEST_AMQP_RESTART="$root/scripts/services/activemq.sh restart"
 cd build
 ctest --output-on-failure --timeout 900 "$@"

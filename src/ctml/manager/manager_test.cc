@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -574,6 +575,10 @@ TEST(ManagerTest, HealthProbesStoresAndServices) {
   so.port = 0;
   so.service = "fake-gateway";
   so.handle_signals = false;
+  std::atomic<bool> store_up{true};  // what the gateway's /ready reports
+  so.ready = [&store_up] {
+    return store_up ? Status::OK() : Status::Unavailable("event log: broker down");
+  };
   net::HttpServer gateway(so);
   ASSERT_TRUE(gateway.Start().ok());
   auto cfg = TestConfig(dir.path());
@@ -586,6 +591,7 @@ TEST(ManagerTest, HealthProbesStoresAndServices) {
   cfg.Set("gateway.port", std::to_string(gateway.port()));
   net::ServerOptions mo = so;
   mo.service = "fake-mllp";
+  mo.ready = nullptr;
   net::HttpServer mllp(mo);
   ASSERT_TRUE(mllp.Start().ok());
   cfg.Set("mllp.http_port", std::to_string(mllp.port()));
@@ -608,6 +614,14 @@ TEST(ManagerTest, HealthProbesStoresAndServices) {
   out.str("");
   EXPECT_FALSE(m.Health(2));
   EXPECT_THAT(out.str(), HasSubstr("DOWN  bronze-sink"));
+  // A running gateway whose store is down: alive, but not ready.
+  store_up = false;
+  out.str("");
+  EXPECT_FALSE(m.Health(1));
+  EXPECT_THAT(out.str(), HasSubstr("UP    gateway "));
+  EXPECT_THAT(out.str(), HasSubstr("DOWN  gateway ready"));
+  EXPECT_THAT(out.str(), HasSubstr("HTTP 503"));
+  store_up = true;
 
   // A store that cannot open is DOWN too.
   cfg.Set("meta.uri", "nosuchscheme://x");
