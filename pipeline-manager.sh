@@ -14,7 +14,9 @@ Usage: ./pipeline-manager.sh [--profile NAME] ACTION|VIEW... [--level N|all]
 Actions (at most one):
   --start              start levels 0..N (idempotent); with level 4 also load the demo data,
                        train the first model and make serving ready
-  --stop               stop the services of levels 1..N (SIGTERM, then SIGKILL)
+  --stop               stop the services of levels 1..N (SIGTERM, then SIGKILL); with every
+                       level (the default) also the profile's own Level 0 services
+                       (services.managed: kafka, redis, postgres, s3 in the distributed profile)
   --restart-rebuild    stop levels 1..N, rebuild, start levels 0..N
   --clean              stop everything and delete var/ data (keeps var/secrets/)
   --all-data           with --clean: also delete var/secrets/ (the privacy key)
@@ -37,11 +39,13 @@ Level 3 utilities (with --level 3; each is `ctml features <tool>`, see its --hel
 
 Options:
   --level N|all        levels 0-4 (default: all)
-  --profile NAME       use ctml.NAME.yaml (embedded = ctml.yaml, the default)
+  --profile NAME       use ctml.NAME.yaml (embedded = ctml.yaml, the default; distributed =
+                       Kafka, S3, Redis, PostgreSQL started by scripts/services/*.sh)
   --help               this help (`build/bin/ctml manager --help` for the binary's own)
 
 Examples:
   ./pipeline-manager.sh --start --level 4
+  ./pipeline-manager.sh --start --level 4 --profile distributed
   ./pipeline-manager.sh -s -h --level 4
   ./pipeline-manager.sh --level 3 --compare-stores
   ./pipeline-manager.sh --stop
