@@ -151,14 +151,19 @@ class DistributedEndToEnd(unittest.TestCase):
         return pafs.S3FileSystem(access_key=access, secret_key=secret_key,
                                  endpoint_override="127.0.0.1:19000", scheme="http")
 
-    def silver_event_ids(self, prefix):
+    def silver_rows(self, prefix):
+        """(event_id, source_event_id) of the Silver vitals rows whose source event (the
+        gateway's message_id) starts with `prefix`: one row per measurement (SYSBP, PULSE ...),
+        event_id = "<message_id>:<test code>"."""
         fs = self.s3()
         base = "ctml/%s/lake/silver/vitals" % NS
         if fs.get_file_info(base).type == pafs.FileType.NotFound:
             return []
-        t = ds.dataset(base, filesystem=fs, format="parquet",
-                       partitioning="hive").to_table(columns=["event_id"])
-        return [e for e in t.column("event_id").to_pylist() if e.startswith(prefix)]
+        t = ds.dataset(base, filesystem=fs, format="parquet", partitioning="hive").to_table(
+            columns=["event_id", "source_event_id"])
+        return [(e, s) for e, s in zip(t.column("event_id").to_pylist(),
+                                       t.column("source_event_id").to_pylist())
+                if s.startswith(prefix)]
 
     def health(self):
         return self.manager("-h", "--level", "4", timeout=120)
@@ -258,17 +263,19 @@ class DistributedEndToEnd(unittest.TestCase):
         prefix = "rst-%s-" % NS
         deadline = time.time() + 300
         while True:
-            got = self.silver_event_ids(prefix)
-            if sorted(set(got)) == sorted(acked) or time.time() > deadline:
+            rows = self.silver_rows(prefix)
+            sources = set(src for _, src in rows)
+            if sources == set(acked) or time.time() > deadline:
                 break
             time.sleep(3)
-        missing = sorted(set(acked) - set(got))
-        extra = sorted(set(got) - set(acked))
-        self.assertEqual(missing, [], "acknowledged but not in Silver")
-        self.assertEqual(extra, [], "in Silver but never acknowledged")
-        self.assertEqual(len(got), len(set(got)), "an event is twice in Silver")
+        self.assertEqual(sorted(set(acked) - sources), [], "acknowledged but not in Silver")
+        self.assertEqual(sorted(sources - set(acked)), [], "in Silver but never acknowledged")
+        event_ids = [e for e, _ in rows]
+        self.assertEqual(len(event_ids), len(set(event_ids)), "a measurement is twice in Silver")
+        # Each acknowledged message holds the 6 vitals measurements the sender posts.
+        self.assertEqual(len(rows), 6 * len(acked))
         print("\nrestarts: %d records acknowledged, %d attempts retried, Silver has all of them "
-              "once" % (len(acked), sender.failures), file=sys.stderr)
+              "once (%d rows)" % (len(acked), sender.failures, len(rows)), file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -239,9 +239,12 @@ Status Materializer::Run(store::EventLog& log, const MaterializerOptions& opts,
     if (st.ok()) st = consumer->Commit(*batch);
     if (!st.ok()) {
       log::Warn("features", "batch failed; rewinding", {{"error", st.ToString()}});
-      Status rw = consumer->Rewind();
-      if (!rw.ok()) log::Warn("features", "rewind failed", {{"error", rw.ToString()}});
       backoff();
+      // Polling on without a rewind would skip the batch: retry while the log is unreachable.
+      for (Status rw = consumer->Rewind(); !rw.ok() && !stop.load(); rw = consumer->Rewind()) {
+        log::Warn("features", "rewind failed; will retry", {{"error", rw.ToString()}});
+        backoff();
+      }
     }
   }
   return Status::OK();

@@ -49,9 +49,17 @@ Status RunStreamWorker(const StreamWorkerOptions& options, store::EventLog& log,
         errors.Inc();
         log::Error(options.service, "batch failed; will retry",
                    {{"error", st.message()}, {"records", std::to_string(batch->size())}});
-        (void)consumer->Rewind();
+        // Back to the committed offsets before polling again: a consumer left after the failed
+        // batch would skip it. Rewinding itself fails while the log is unreachable (Kafka
+        // restarting): retry until it succeeds.
         std::this_thread::sleep_for(backoff);
         backoff = std::min(backoff * 2, std::chrono::milliseconds(10000));
+        for (Status rw = consumer->Rewind(); !rw.ok() && !stop.load(); rw = consumer->Rewind()) {
+          errors.Inc();
+          log::Warn(options.service, "rewind failed; will retry", {{"error", rw.message()}});
+          std::this_thread::sleep_for(backoff);
+          backoff = std::min(backoff * 2, std::chrono::milliseconds(10000));
+        }
         continue;
       }
       if (options.after_commit) {

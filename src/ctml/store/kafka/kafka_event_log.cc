@@ -417,9 +417,19 @@ class KafkaConsumer : public Consumer, public RdKafka::RebalanceCb {
     RdKafka::ErrorCode e = consumer_->assignment(tps);
     if (e != RdKafka::ERR_NO_ERROR) return KafkaError("assignment", e);
     if (tps.empty()) return Status::OK();
-    // Re-assigning at OFFSET_INVALID restarts each partition at its committed offset (or at the
-    // beginning); records fetched before are dropped by librdkafka's fetch versioning.
-    for (auto* tp : tps) tp->set_offset(RdKafka::Topic::OFFSET_INVALID);
+    // The committed offsets are asked for explicitly (an error while the broker is unreachable:
+    // the caller retries), then each partition is re-assigned at that exact offset; records
+    // fetched before are dropped by librdkafka's fetch versioning. Re-assigning at
+    // OFFSET_INVALID instead would leave the offset lookup to librdkafka, whose partitions
+    // stayed stuck when that lookup met a restarting broker (seen with librdkafka 2.0.2).
+    e = consumer_->committed(tps, 10000);
+    if (e != RdKafka::ERR_NO_ERROR) {
+      RdKafka::TopicPartition::destroy(tps);
+      return KafkaError("rewind: committed offsets", e);
+    }
+    for (auto* tp : tps) {
+      if (tp->offset() < 0) tp->set_offset(RdKafka::Topic::OFFSET_BEGINNING);  // never committed
+    }
     e = consumer_->assign(tps);
     RdKafka::TopicPartition::destroy(tps);
     return e == RdKafka::ERR_NO_ERROR ? Status::OK() : KafkaError("rewind", e);
@@ -550,6 +560,14 @@ class KafkaEventLog : public EventLog {
       int64_t low = 0, high = 0;
       RdKafka::ErrorCode e =
           producer_->query_watermark_offsets(full, p, &low, &high, kMetadataTimeoutMs);
+      // Right after a topic is created or a broker restarts, its partitions may have no leader
+      // for a moment: wait for one (up to ~5 s) rather than fail the caller.
+      for (int retry = 0; retry < 50 && (e == RdKafka::ERR_NOT_LEADER_FOR_PARTITION ||
+                                         e == RdKafka::ERR_LEADER_NOT_AVAILABLE);
+           ++retry) {
+        std::this_thread::sleep_for(milliseconds(100));
+        e = producer_->query_watermark_offsets(full, p, &low, &high, kMetadataTimeoutMs);
+      }
       if (e != RdKafka::ERR_NO_ERROR) return KafkaError("watermarks of '" + topic + "'", e);
       out.push_back({p, high});
     }
