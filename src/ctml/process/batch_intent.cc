@@ -43,7 +43,16 @@ Result<bool> BatchIntent::Recover() {
   for (auto& [t, v] : (*j)["committed"].items()) topics.push_back(t);
   CTML_ASSIGN_OR_RETURN(auto now, CommittedOffsets(topics));
   bool committed = false;
-  for (auto& [t, v] : (*j)["committed"].items()) committed |= now[t] != v.get<int64_t>();
+  for (auto& [t, v] : (*j)["committed"].items()) {
+    // Committed offsets never go back: a lower figure is an incomplete answer (a restarting
+    // Kafka coordinator), and taking it for "moved" would keep the files of an uncommitted
+    // attempt. Retry later instead.
+    if (now[t] < v.get<int64_t>()) {
+      return Status::Unavailable("committed offsets of group " + group_ + " on " + t +
+                                 " read lower than before the batch; retrying");
+    }
+    committed |= now[t] > v.get<int64_t>();
+  }
   size_t deleted = 0;
   if (!committed) {
     for (const auto& f : (*j)["files"]) {

@@ -700,6 +700,14 @@ class KafkaEventLog : public EventLog {
     CTML_ASSIGN_OR_RETURN(rd_kafka_event_t * ev,
                           call.Wait("list consumer groups", kMetadataTimeoutMs + 2000));
     const rd_kafka_ListConsumerGroups_result_t* res = rd_kafka_event_ListConsumerGroups_result(ev);
+    // A partial answer (e.g. a coordinator still loading its offsets after a broker restart)
+    // would miss groups, and a caller would take their committed offsets for 0: fail instead.
+    size_t nerr = 0;
+    const rd_kafka_error_t** errs = rd_kafka_ListConsumerGroups_result_errors(res, &nerr);
+    if (nerr > 0) {
+      return Status::Unavailable(std::string("kafka: list consumer groups: ") +
+                                 rd_kafka_error_string(errs[0]));
+    }
     size_t n = 0;
     const rd_kafka_ConsumerGroupListing_t** groups =
         rd_kafka_ListConsumerGroups_result_valid(res, &n);
