@@ -17,7 +17,7 @@ SERVICES=(redis postgres s3 kafka activemq)
 started=()
 stop_started() {
   local s
-  for s in "${started[@]+"${started[@]}"}"; do scripts/services/$s.sh stop >/dev/null 2>&1 || true; done
+  for s in "${started[@]+"${started[@]}"}"; do "$root/scripts/services/$s.sh" stop >/dev/null 2>&1 || true; done
 }
 trap stop_started EXIT
 for s in "${SERVICES[@]}"; do
