@@ -97,8 +97,13 @@ logger.partition.level = warn
 PROPS
   if [ ! -f "$SVC_DATA/kraft/meta.properties" ]; then
     local cluster_id
-    # A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (as `random-uuid`).
-    cluster_id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c1-22)
+    # Kafka's own generator: an id made by hand from random bytes may start with '-', which the
+    # StorageTool then parses as an option (CI hit "-JTfC1lLh..." and the format failed).
+    # The id is its last line of output (log4j writes an INFO line before it).
+    cluster_id=$( (kafka_java kafka.tools.StorageTool random-uuid) 2>>"$SVC_LOG") ||
+      svc_die "could not generate a cluster id; log: $SVC_LOG"
+    cluster_id=$(printf '%s\n' "$cluster_id" | tail -n 1)
+    case "$cluster_id" in -* | "") svc_die "unusable cluster id '$cluster_id'" ;; esac
     svc_say "formatting the KRaft storage (cluster $cluster_id)"
     (kafka_java kafka.tools.StorageTool format -t "$cluster_id" -c "$SVC_DIR/server.properties" \
       --ignore-formatted) >>"$SVC_LOG" 2>&1 || svc_die "storage format failed; log: $SVC_LOG"
