@@ -13,6 +13,7 @@
 #include "ctml/core/metrics.h"
 #include "ctml/core/status.h"
 #include "ctml/core/time.h"
+#include "ctml/core/url.h"
 
 namespace ctml {
 namespace {
@@ -184,6 +185,17 @@ TEST(Log, FieldsAreEscapedAndCapped) {
   std::string s = log::FormatFields({{"a", "b c"}, {"long", long_value}});
   EXPECT_NE(s.find("a=\"b c\""), std::string::npos);
   EXPECT_LT(s.size(), 260u);
+}
+
+TEST(Url, PercentEncodesAllButUnreservedAndDecodesStrictlyOrLeniently) {
+  EXPECT_EQ(PercentEncode("name='a b'/é~x-y_z.1"), "name%3D%27a%20b%27%2F%C3%A9~x-y_z.1");
+  EXPECT_EQ(PercentDecode(PercentEncode("p@ss:w/rd?&=%")), "p@ss:w/rd?&=%");
+  EXPECT_EQ(PercentDecode("%41%2f%"), "A/%");  // a malformed escape stays as written
+  EXPECT_EQ(PercentDecode("a+b%20c"), "a+b c");
+  EXPECT_EQ(PercentDecode("a+b%20c", {.plus_is_space = true}), "a b c");
+  EXPECT_EQ(PercentDecode("%4", {.strict = true}), std::nullopt);
+  EXPECT_EQ(PercentDecode("%zz", {.strict = true}), std::nullopt);
+  EXPECT_EQ(PercentDecode("%40x", {.strict = true}), "@x");
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "ctml/core/json.h"
+#include "ctml/core/url.h"
 #include "ctml/net/http.h"
 #include "ctml/store/meta_store.h"
 
@@ -15,23 +16,6 @@ namespace {
 
 constexpr const char* kApi = "/api/2.0/mlflow/";
 constexpr const char* kVersionTag = "ctml.version";
-
-// Query-string encoding (RFC 3986 unreserved characters pass). Hand-written: a dozen lines, and
-// the HTTP client (Boost.Beast) has no public URL encoder.
-std::string PercentEncode(const std::string& s) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
 
 // Cuts at `max` bytes without splitting a UTF-8 sequence.
 std::string Truncate(const std::string& s, size_t max) {

@@ -1,43 +1,12 @@
 #include <cctype>
 
 #include "ctml/core/json.h"
+#include "ctml/core/url.h"
 #include "ctml/net/http.h"
 #include "ctml/net/http_internal.h"
 
 namespace ctml::net {
 namespace internal {
-
-namespace {
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-}  // namespace
-
-std::string PercentDecode(std::string_view in, bool plus_is_space) {
-  std::string out;
-  out.reserve(in.size());
-  for (size_t i = 0; i < in.size(); ++i) {
-    char c = in[i];
-    if (c == '%' && i + 2 < in.size()) {
-      int hi = HexValue(in[i + 1]);
-      int lo = HexValue(in[i + 2]);
-      if (hi >= 0 && lo >= 0) {
-        out += static_cast<char>(hi * 16 + lo);
-        i += 2;
-        continue;
-      }
-    }
-    if (c == '+' && plus_is_space) {
-      out += ' ';
-      continue;
-    }
-    out += c;
-  }
-  return out;
-}
 
 void SplitTarget(std::string_view target, std::string* path,
                  std::map<std::string, std::string>* query) {
@@ -45,7 +14,7 @@ void SplitTarget(std::string_view target, std::string* path,
   std::string_view raw_path = target.substr(0, q);
   size_t hash = raw_path.find('#');
   if (hash != std::string_view::npos) raw_path = raw_path.substr(0, hash);
-  *path = PercentDecode(raw_path, /*plus_is_space=*/false);
+  *path = *PercentDecode(raw_path);
   if (q == std::string_view::npos) return;
   std::string_view rest = target.substr(q + 1);
   hash = rest.find('#');
@@ -56,9 +25,10 @@ void SplitTarget(std::string_view target, std::string* path,
     rest = amp == std::string_view::npos ? std::string_view{} : rest.substr(amp + 1);
     if (pair.empty()) continue;
     size_t eq = pair.find('=');
-    std::string key = PercentDecode(pair.substr(0, eq), true);
-    std::string value =
-        eq == std::string_view::npos ? std::string() : PercentDecode(pair.substr(eq + 1), true);
+    std::string key = *PercentDecode(pair.substr(0, eq), {.plus_is_space = true});
+    std::string value = eq == std::string_view::npos
+                            ? std::string()
+                            : *PercentDecode(pair.substr(eq + 1), {.plus_is_space = true});
     (*query)[std::move(key)] = std::move(value);
   }
 }

@@ -11,9 +11,6 @@
 
 namespace ctml::net::internal {
 
-// Decodes %XX escapes and, when `plus_is_space`, '+' as ' '. Invalid escapes are kept verbatim.
-std::string PercentDecode(std::string_view in, bool plus_is_space);
-
 // Splits a request target into its decoded path and decoded query parameters. A key without
 // '=' maps to ""; a repeated key keeps its last value.
 void SplitTarget(std::string_view target, std::string* path,

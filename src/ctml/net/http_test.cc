@@ -85,7 +85,6 @@ TEST(HttpInternal, SplitTargetDecodesPathAndQuery) {
   internal::SplitTarget("/plain", &path, &q);
   EXPECT_EQ(path, "/plain");
   EXPECT_TRUE(q.empty());
-  EXPECT_EQ(internal::PercentDecode("%41%2f%", false), "A/%");
 }
 
 TEST(HttpResponse, ErrorMapsStatusCodes) {

@@ -1,29 +1,11 @@
 #include "ctml/store/secret_refs.h"
 
-#include <cctype>
 #include <fstream>
 #include <sstream>
 
+#include "ctml/core/url.h"
+
 namespace ctml::store {
-namespace {
-
-// RFC 3986 percent-encoding of everything but the unreserved characters.
-std::string PercentEncode(const std::string& s) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
-
-}  // namespace
 
 Result<std::string> ResolveSecretRefs(const std::string& uri) {
   std::string out = uri;

@@ -11,6 +11,8 @@
 #include <ctime>
 #include <utility>
 
+#include "ctml/core/url.h"
+
 namespace ctml::store::redis_internal {
 namespace {
 
@@ -22,30 +24,6 @@ std::string RedactUri(const std::string& uri) {
   auto at = uri.rfind('@');
   if (at == std::string::npos || at < sep + 3) return uri;
   return uri.substr(0, sep + 3) + "***" + uri.substr(at);
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-bool PercentDecode(const std::string& in, std::string* out) {
-  out->clear();
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out->push_back(in[i]);
-      continue;
-    }
-    if (i + 2 >= in.size()) return false;
-    int hi = HexValue(in[i + 1]);
-    int lo = HexValue(in[i + 2]);
-    if (hi < 0 || lo < 0) return false;
-    out->push_back(static_cast<char>(hi * 16 + lo));
-    i += 2;
-  }
-  return true;
 }
 
 // A non-negative integer no larger than `max`, or -1.
@@ -163,9 +141,11 @@ Result<RedisOptions> ParseRedisUri(const std::string& uri, const std::string& wh
     auto colon = userinfo.find(':');
     std::string user = userinfo.substr(0, colon);
     std::string password = colon == std::string::npos ? "" : userinfo.substr(colon + 1);
-    if (!PercentDecode(user, &o.username) || !PercentDecode(password, &o.password)) {
-      return bad("bad percent-encoding in the credentials");
-    }
+    auto username = PercentDecode(user, {.strict = true});
+    auto secret = PercentDecode(password, {.strict = true});
+    if (!username || !secret) return bad("bad percent-encoding in the credentials");
+    o.username = std::move(*username);
+    o.password = std::move(*secret);
   }
   std::string query;
   if (auto q = rest.find('?'); q != std::string::npos) {
@@ -222,10 +202,10 @@ Result<RedisOptions> ParseRedisUri(const std::string& uri, const std::string& wh
     if (kv.empty()) continue;
     auto eq = kv.find('=');
     std::string key = kv.substr(0, eq);
-    std::string value;
-    if (!PercentDecode(eq == std::string::npos ? "" : kv.substr(eq + 1), &value)) {
-      return bad("bad percent-encoding in " + key);
-    }
+    auto decoded =
+        PercentDecode(eq == std::string::npos ? "" : kv.substr(eq + 1), {.strict = true});
+    if (!decoded) return bad("bad percent-encoding in " + key);
+    const std::string value = std::move(*decoded);
     if (key == "prefix") {
       if (value.find_first_of("{}") != std::string::npos) {
         return bad("prefix must not contain '{' or '}' (they would move the Cluster hash tag)");
