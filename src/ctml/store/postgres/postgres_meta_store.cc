@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
-#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -16,8 +15,8 @@
 #include <utility>
 #include <vector>
 
-#include "ctml/core/json.h"
 #include "ctml/core/time.h"
+#include "ctml/store/run_codec.h"
 
 namespace ctml::store {
 namespace {
@@ -252,62 +251,6 @@ Status NoNul(const std::string& value, const char* field) {
   return Status::OK();
 }
 
-// nlohmann::json throws on invalid UTF-8: turned into Invalid here.
-Result<std::string> EncodeStrings(const std::map<std::string, std::string>& m, const char* what) {
-  try {
-    return Json(m).dump();
-  } catch (const std::exception& e) {
-    return Status::Invalid(std::string("run ") + what + " are not valid UTF-8: " + e.what(), what);
-  }
-}
-
-Result<std::string> EncodeMetrics(const std::map<std::string, double>& m) {
-  Json j = Json::object();
-  for (const auto& [k, v] : m) {
-    if (std::isnan(v)) {
-      j[k] = nullptr;
-    } else if (std::isinf(v)) {
-      j[k] = v > 0 ? "inf" : "-inf";
-    } else {
-      j[k] = v;
-    }
-  }
-  try {
-    return j.dump();
-  } catch (const std::exception& e) {
-    return Status::Invalid(std::string("run metric names are not valid UTF-8: ") + e.what(),
-                           "metrics");
-  }
-}
-
-Result<std::map<std::string, std::string>> DecodeStrings(const std::string& text) {
-  CTML_ASSIGN_OR_RETURN(Json j, ParseJson(text, 4));
-  std::map<std::string, std::string> out;
-  if (!j.is_object()) return Status::Internal("meta store: corrupt string map");
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    if (it.value().is_string()) out[it.key()] = it.value().get<std::string>();
-  }
-  return out;
-}
-
-Result<std::map<std::string, double>> DecodeMetrics(const std::string& text) {
-  CTML_ASSIGN_OR_RETURN(Json j, ParseJson(text, 4));
-  std::map<std::string, double> out;
-  if (!j.is_object()) return Status::Internal("meta store: corrupt metrics map");
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    const Json& v = it.value();
-    if (v.is_number()) {
-      out[it.key()] = v.get<double>();
-    } else if (v.is_string()) {
-      out[it.key()] = v.get<std::string>() == "-inf" ? -std::numeric_limits<double>::infinity()
-                                                     : std::numeric_limits<double>::infinity();
-    } else {
-      out[it.key()] = std::numeric_limits<double>::quiet_NaN();
-    }
-  }
-  return out;
-}
-
 // jsonb comes back as text (::text) so it is parsed like the SQLite adapter's columns.
 constexpr const char* kRunColumns =
     "run_id, experiment, status, start_us, end_us, params::text, metrics::text, tags::text";
@@ -319,9 +262,8 @@ Result<RunRecord> ReadRun(const pqxx::row& row) {
   r.status = row[2].as<std::string>();
   r.start_us = row[3].as<int64_t>();
   r.end_us = row[4].as<int64_t>();
-  CTML_ASSIGN_OR_RETURN(r.params, DecodeStrings(row[5].as<std::string>()));
-  CTML_ASSIGN_OR_RETURN(r.metrics, DecodeMetrics(row[6].as<std::string>()));
-  CTML_ASSIGN_OR_RETURN(r.tags, DecodeStrings(row[7].as<std::string>()));
+  CTML_RETURN_NOT_OK(run_codec::Decode(row[5].as<std::string>(), row[6].as<std::string>(),
+                                       row[7].as<std::string>(), &r));
   return r;
 }
 
@@ -412,17 +354,15 @@ class PostgresMetaStore final : public MetaStore {
     CTML_RETURN_NOT_OK(NoNul(run.run_id, "run_id"));
     CTML_RETURN_NOT_OK(NoNul(run.experiment, "experiment"));
     CTML_RETURN_NOT_OK(NoNul(run.status, "status"));
-    CTML_ASSIGN_OR_RETURN(std::string params, EncodeStrings(run.params, "params"));
-    CTML_ASSIGN_OR_RETURN(std::string metrics, EncodeMetrics(run.metrics));
-    CTML_ASSIGN_OR_RETURN(std::string tags, EncodeStrings(run.tags, "tags"));
+    CTML_ASSIGN_OR_RETURN(run_codec::EncodedRun text, run_codec::Encode(run));
     Status s = Write(
         "create run",
         [&](pqxx::transaction_base& tx) {
           tx.exec_params(
               "INSERT INTO runs(run_id, experiment, status, start_us, end_us, params, metrics, "
               "tags) VALUES($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb)",
-              run.run_id, run.experiment, run.status, run.start_us, run.end_us, params, metrics,
-              tags);
+              run.run_id, run.experiment, run.status, run.start_us, run.end_us, text.params,
+              text.metrics, text.tags);
           return Status::OK();
         },
         // In doubt: did our row make it? (A run id is not reused, so the same id, experiment and
@@ -443,15 +383,13 @@ class PostgresMetaStore final : public MetaStore {
   Status UpdateRun(const RunRecord& run) override {
     CTML_RETURN_NOT_OK(NoNul(run.run_id, "run_id"));
     CTML_RETURN_NOT_OK(NoNul(run.status, "status"));
-    CTML_ASSIGN_OR_RETURN(std::string params, EncodeStrings(run.params, "params"));
-    CTML_ASSIGN_OR_RETURN(std::string metrics, EncodeMetrics(run.metrics));
-    CTML_ASSIGN_OR_RETURN(std::string tags, EncodeStrings(run.tags, "tags"));
+    CTML_ASSIGN_OR_RETURN(run_codec::EncodedRun text, run_codec::Encode(run));
     // Idempotent: replaying it after an unknown COMMIT outcome is harmless.
     return Write("update run", [&](pqxx::transaction_base& tx) {
       auto r = tx.exec_params(
           "UPDATE runs SET status = $1, end_us = $2, params = $3::jsonb, metrics = $4::jsonb, "
           "tags = $5::jsonb WHERE run_id = $6",
-          run.status, run.end_us, params, metrics, tags, run.run_id);
+          run.status, run.end_us, text.params, text.metrics, text.tags, run.run_id);
       if (r.affected_rows() == 0) return Status::NotFound("run '" + run.run_id + "' not found");
       return Status::OK();
     });

@@ -1,12 +1,10 @@
 #include "ctml/store/sqlite/sqlite_meta_store.h"
 
-#include <cmath>
-#include <limits>
 #include <mutex>
 #include <utility>
 
-#include "ctml/core/json.h"
 #include "ctml/core/time.h"
+#include "ctml/store/run_codec.h"
 #include "ctml/store/sqlite/sqlite_internal.h"
 
 namespace ctml::store {
@@ -60,50 +58,6 @@ CREATE TABLE IF NOT EXISTS state(
   updated_us INTEGER NOT NULL);
 )sql";
 
-std::string EncodeStrings(const std::map<std::string, std::string>& m) { return Json(m).dump(); }
-
-std::string EncodeMetrics(const std::map<std::string, double>& m) {
-  Json j = Json::object();
-  for (const auto& [k, v] : m) {
-    if (std::isnan(v)) {
-      j[k] = nullptr;
-    } else if (std::isinf(v)) {
-      j[k] = v > 0 ? "inf" : "-inf";
-    } else {
-      j[k] = v;
-    }
-  }
-  return j.dump();
-}
-
-Result<std::map<std::string, std::string>> DecodeStrings(const std::string& text) {
-  CTML_ASSIGN_OR_RETURN(Json j, ParseJson(text, 4));
-  std::map<std::string, std::string> out;
-  if (!j.is_object()) return Status::Internal("meta store: corrupt string map");
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    if (it.value().is_string()) out[it.key()] = it.value().get<std::string>();
-  }
-  return out;
-}
-
-Result<std::map<std::string, double>> DecodeMetrics(const std::string& text) {
-  CTML_ASSIGN_OR_RETURN(Json j, ParseJson(text, 4));
-  std::map<std::string, double> out;
-  if (!j.is_object()) return Status::Internal("meta store: corrupt metrics map");
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    const Json& v = it.value();
-    if (v.is_number()) {
-      out[it.key()] = v.get<double>();
-    } else if (v.is_string()) {
-      out[it.key()] = v.get<std::string>() == "-inf" ? -std::numeric_limits<double>::infinity()
-                                                     : std::numeric_limits<double>::infinity();
-    } else {
-      out[it.key()] = std::numeric_limits<double>::quiet_NaN();
-    }
-  }
-  return out;
-}
-
 constexpr const char* kRunColumns =
     "run_id, experiment, status, start_us, end_us, params, metrics, tags";
 
@@ -114,9 +68,7 @@ Result<RunRecord> ReadRun(const Stmt& st) {
   r.status = st.Text(2);
   r.start_us = st.Int64(3);
   r.end_us = st.Int64(4);
-  CTML_ASSIGN_OR_RETURN(r.params, DecodeStrings(st.Text(5)));
-  CTML_ASSIGN_OR_RETURN(r.metrics, DecodeMetrics(st.Text(6)));
-  CTML_ASSIGN_OR_RETURN(r.tags, DecodeStrings(st.Text(7)));
+  CTML_RETURN_NOT_OK(run_codec::Decode(st.Text(5), st.Text(6), st.Text(7), &r));
   return r;
 }
 
@@ -140,6 +92,7 @@ class SqliteMetaStore final : public MetaStore {
 
   Status CreateRun(const RunRecord& run) override {
     if (run.run_id.empty()) return Status::Invalid("run_id must not be empty", "run_id");
+    CTML_ASSIGN_OR_RETURN(run_codec::EncodedRun text, run_codec::Encode(run));
     std::lock_guard<std::mutex> lock(mu_);
     CTML_ASSIGN_OR_RETURN(auto st, db_->Prepare(std::string("INSERT INTO runs(") + kRunColumns +
                                                 ") VALUES(?, ?, ?, ?, ?, ?, ?, ?)"));
@@ -148,9 +101,9 @@ class SqliteMetaStore final : public MetaStore {
         .Bind(3, run.status)
         .Bind(4, run.start_us)
         .Bind(5, run.end_us)
-        .Bind(6, EncodeStrings(run.params))
-        .Bind(7, EncodeMetrics(run.metrics))
-        .Bind(8, EncodeStrings(run.tags));
+        .Bind(6, text.params)
+        .Bind(7, text.metrics)
+        .Bind(8, text.tags);
     Status s = st.Run();
     if (s.code() == StatusCode::kAlreadyExists) {
       return Status::AlreadyExists("run '" + run.run_id + "' already exists");
@@ -159,14 +112,15 @@ class SqliteMetaStore final : public MetaStore {
   }
 
   Status UpdateRun(const RunRecord& run) override {
+    CTML_ASSIGN_OR_RETURN(run_codec::EncodedRun text, run_codec::Encode(run));
     std::lock_guard<std::mutex> lock(mu_);
     CTML_ASSIGN_OR_RETURN(auto st, db_->Prepare("UPDATE runs SET status = ?, end_us = ?, params = "
                                                 "?, metrics = ?, tags = ? WHERE run_id = ?"));
     st.Bind(1, run.status)
         .Bind(2, run.end_us)
-        .Bind(3, EncodeStrings(run.params))
-        .Bind(4, EncodeMetrics(run.metrics))
-        .Bind(5, EncodeStrings(run.tags))
+        .Bind(3, text.params)
+        .Bind(4, text.metrics)
+        .Bind(5, text.tags)
         .Bind(6, run.run_id);
     CTML_RETURN_NOT_OK(st.Run());
     if (db_->Changes() == 0) return Status::NotFound("run '" + run.run_id + "' not found");
