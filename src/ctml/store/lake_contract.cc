@@ -12,6 +12,15 @@
 #include <set>
 
 namespace ctml::store::testing {
+
+std::shared_ptr<arrow::Table> OneColumn(int64_t v) {
+  arrow::Int64Builder b;
+  EXPECT_TRUE(b.Append(v).ok());
+  std::shared_ptr<arrow::Array> a;
+  EXPECT_TRUE(b.Finish(&a).ok());
+  return arrow::Table::Make(arrow::schema({arrow::field("x", arrow::int64())}), {a});
+}
+
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();

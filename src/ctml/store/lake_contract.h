@@ -14,4 +14,8 @@ using LakeFactory = AdapterFactory<Lake>;
 
 class LakeContract : public ContractTest<Lake> {};
 
+// A one-row table with one int64 column "x" holding `v`: the smallest real Parquet content, for
+// adapter tests beside the contract.
+std::shared_ptr<arrow::Table> OneColumn(int64_t v);
+
 }  // namespace ctml::store::testing

@@ -17,14 +17,6 @@ INSTANTIATE_TEST_SUITE_P(ArrowFs, LakeContract,
                                                        }}),
                          AdapterName());
 
-std::shared_ptr<arrow::Table> OneColumn(int64_t v) {
-  arrow::Int64Builder b;
-  EXPECT_TRUE(b.Append(v).ok());
-  std::shared_ptr<arrow::Array> a;
-  EXPECT_TRUE(b.Finish(&a).ok());
-  return arrow::Table::Make(arrow::schema({arrow::field("x", arrow::int64())}), {a});
-}
-
 TEST(ArrowLake, CreatesTheRootAndWritesRealParquetFiles) {
   ScopedTempDir dir;
   std::string root = dir.path() + "/a/b/lake";

@@ -74,14 +74,6 @@ class CleanUp : public ::testing::Environment {
 INSTANTIATE_TEST_SUITE_P(S3, LakeContract, ::testing::Values(LakeFactory{"s3", OpenAt}),
                          AdapterName());
 
-std::shared_ptr<arrow::Table> OneColumn(int64_t v) {
-  arrow::Int64Builder b;
-  EXPECT_TRUE(b.Append(v).ok());
-  std::shared_ptr<arrow::Array> a;
-  EXPECT_TRUE(b.Finish(&a).ok());
-  return arrow::Table::Make(arrow::schema({arrow::field("x", arrow::int64())}), {a});
-}
-
 TEST(S3Lake, AUriWithoutBucketIsInvalidAndNamesTheUri) {
   for (std::string uri : {"s3://?endpoint_override=127.0.0.1:19000&scheme=http", "s3:///prefix"}) {
     auto lake = OpenLake(uri);
