@@ -21,12 +21,11 @@
 #include <sstream>
 
 #include "ctml/cli/commands.h"
+#include "ctml/cli/ingest_stores.h"
 #include "ctml/core/json.h"
 #include "ctml/core/log.h"
 #include "ctml/ingest/bridge/amqp_bridge.h"
-#include "ctml/ingest/ingest_core.h"
 #include "ctml/privacy/deidentifier.h"
-#include "ctml/store/factory.h"
 
 namespace ctml::cli {
 namespace {
@@ -136,11 +135,8 @@ int RunBridgeCommand(const GlobalOptions& g, const BridgeArgs& a, bool send, boo
   }
   auto deid = privacy::Deidentifier::FromConfig(*cfg);
   if (!deid.ok()) return Fail(name, deid.status());
-  auto log = store::OpenEventLog(cfg->GetString("log.uri"));
-  if (!log.ok()) return Fail(name, log.status());
-  auto meta = store::OpenMetaStore(cfg->GetString("meta.uri"));
-  if (!meta.ok()) return Fail(name, meta.status());
-  ingest::IngestCore core(**log, meta->get());
+  auto stores = OpenIngestStores(*cfg);
+  if (!stores.ok()) return Fail(name, stores.status());
   std::signal(SIGTERM, OnSignal);
   std::signal(SIGINT, OnSignal);
   log::Info("bridge", "starting",
@@ -148,7 +144,7 @@ int RunBridgeCommand(const GlobalOptions& g, const BridgeArgs& a, bool send, boo
              {"queues", cfg->GetString("bridge.queues")},
              {"dead_letter_queue", o->dead_letter_queue}});
   ingest::BridgeCounters counters;
-  Status st = ingest::RunBridge(*o, core, *deid, &g_stop, &counters);
+  Status st = ingest::RunBridge(*o, *stores->core, *deid, &g_stop, &counters);
   log::Info("bridge", "stopped",
             {{"received", std::to_string(counters.received)},
              {"accepted", std::to_string(counters.accepted)},

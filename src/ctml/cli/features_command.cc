@@ -67,9 +67,9 @@ Status RunService(const Config& cfg, const features::FeatureSpec& spec) {
       return net::HttpResponse::Error(503, "UNAVAILABLE", "rebuilding state from silver");
     }
     // Not ready while a store it reads or writes is down (it retries with backoff meanwhile).
-    for (auto [what, st] : {std::pair{"event log", event_log->Ping()},
-                            std::pair{"online store", online->Ping()},
-                            std::pair{"lake", lake->Ping()}}) {
+    for (auto [what, st] :
+         {std::pair{"event log", event_log->Ping()}, std::pair{"online store", online->Ping()},
+          std::pair{"lake", lake->Ping()}}) {
       if (!st.ok()) {
         return net::HttpResponse::Error(503, "UNAVAILABLE",
                                         std::string(what) + ": " + st.message());

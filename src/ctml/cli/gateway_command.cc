@@ -2,14 +2,13 @@
 #include <CLI/CLI.hpp>
 
 #include "ctml/cli/commands.h"
+#include "ctml/cli/ingest_stores.h"
 #include "ctml/core/log.h"
 #include "ctml/ingest/fhir/fhir.h"
 #include "ctml/ingest/gateway.h"
-#include "ctml/ingest/ingest_core.h"
 #include "ctml/net/auth.h"
 #include "ctml/net/http.h"
 #include "ctml/privacy/deidentifier.h"
-#include "ctml/store/factory.h"
 
 namespace ctml::cli {
 namespace {
@@ -24,10 +23,8 @@ int RunGateway(const GlobalOptions& g) {
   if (!deid.ok()) return Fail("gateway", deid.status());
   auto keys = net::ApiKeys::FromConfig(*cfg);
   if (!keys.ok()) return Fail("gateway", keys.status());
-  auto log = store::OpenEventLog(cfg->GetString("log.uri"));
-  if (!log.ok()) return Fail("gateway", log.status());
-  auto meta = store::OpenMetaStore(cfg->GetString("meta.uri"));
-  if (!meta.ok()) return Fail("gateway", meta.status());
+  auto stores = OpenIngestStores(*cfg);
+  if (!stores.ok()) return Fail("gateway", stores.status());
 
   net::ServerOptions opts;
   opts.host = cfg->GetString("gateway.host", "127.0.0.1");
@@ -38,12 +35,9 @@ int RunGateway(const GlobalOptions& g) {
   opts.tls_cert_file = cfg->GetString("gateway.tls_cert_file");
   opts.tls_key_file = cfg->GetString("gateway.tls_key_file");
   // Not ready while a store it acknowledges into is down (clients get 503 and retry meanwhile).
-  opts.ready = [&log, &meta]() -> Status {
-    CTML_RETURN_NOT_OK((*log)->Ping().WithContext("event log"));
-    return (*meta)->Ping().WithContext("meta store");
-  };
+  opts.ready = [&stores] { return stores->Ping(); };
   net::HttpServer server(opts);
-  ingest::IngestCore core(**log, meta->get());
+  ingest::IngestCore& core = *stores->core;
   ingest::GatewayOptions gopts;
   gopts.max_json_depth = static_cast<int>(cfg->GetInt("gateway.max_json_depth", 32));
   gopts.max_batch_records = static_cast<size_t>(cfg->GetInt("gateway.max_batch_records", 10000));

@@ -10,11 +10,10 @@
 #include <sstream>
 
 #include "ctml/cli/commands.h"
+#include "ctml/cli/ingest_stores.h"
 #include "ctml/core/log.h"
-#include "ctml/ingest/ingest_core.h"
 #include "ctml/ingest/sdtm/importer.h"
 #include "ctml/privacy/deidentifier.h"
-#include "ctml/store/factory.h"
 
 namespace ctml::cli {
 namespace {
@@ -65,25 +64,16 @@ int RunImportSdtm(const GlobalOptions& g, const SdtmArgs& a) {
     if (!d.empty()) opts.domains.push_back(d);
   }
 
-  std::unique_ptr<store::EventLog> log;
-  std::unique_ptr<store::MetaStore> meta;
-  std::unique_ptr<ingest::IngestCore> core;
+  IngestStores stores;  // none for a dry run
   if (!a.dry_run) {
-    auto l = store::OpenEventLog(cfg->GetString("log.uri"));
-    if (!l.ok()) {
-      Fail(cmd, l.status());
+    auto opened = OpenIngestStores(*cfg);
+    if (!opened.ok()) {
+      Fail(cmd, opened.status());
       return kExitUnavailable;
     }
-    auto m = store::OpenMetaStore(cfg->GetString("meta.uri"));
-    if (!m.ok()) {
-      Fail(cmd, m.status());
-      return kExitUnavailable;
-    }
-    log = std::move(*l);
-    meta = std::move(*m);
-    core = std::make_unique<ingest::IngestCore>(*log, meta.get());
+    stores = std::move(*opened);
   }
-  auto report = ingest::sdtm::ImportSdtm(opts, *deid, core.get());
+  auto report = ingest::sdtm::ImportSdtm(opts, *deid, stores.core.get());
   if (!report.ok()) {
     Fail(cmd, report.status());
     switch (report.status().code()) {

@@ -7,8 +7,8 @@
 #include <CLI/CLI.hpp>
 
 #include "ctml/cli/commands.h"
+#include "ctml/cli/ingest_stores.h"
 #include "ctml/core/log.h"
-#include "ctml/ingest/ingest_core.h"
 #include "ctml/ingest/topic_ingester.h"
 #include "ctml/privacy/deidentifier.h"
 #include "ctml/process/stream_worker.h"
@@ -44,11 +44,9 @@ int RunIngestTopics(const GlobalOptions& g) {
   if (!deid.ok()) return Fail("ingest-topics", deid.status());
   auto src = store::OpenEventLog(src_uri);
   if (!src.ok()) return Fail("ingest-topics", src.status());
-  auto log = store::OpenEventLog(cfg->GetString("log.uri"));
-  if (!log.ok()) return Fail("ingest-topics", log.status());
-  auto meta = store::OpenMetaStore(cfg->GetString("meta.uri"));
-  if (!meta.ok()) return Fail("ingest-topics", meta.status());
-  ingest::IngestCore core(**log, meta->get());
+  auto stores = OpenIngestStores(*cfg);
+  if (!stores.ok()) return Fail("ingest-topics", stores.status());
+  ingest::IngestCore& core = *stores->core;
 
   process::StreamWorkerOptions o;
   o.service = "ingest-topics";
@@ -58,7 +56,7 @@ int RunIngestTopics(const GlobalOptions& g) {
   o.http.host = cfg->GetString("topics_in.host", "127.0.0.1");
   o.http.port = static_cast<uint16_t>(cfg->GetInt("topics_in.port", 0));
   o.http.service = "ingest-topics";
-  ingest::TopicIngester ingester(core, **log, *deid, prefix, o.group);
+  ingest::TopicIngester ingester(core, *stores->log, *deid, prefix, o.group);
   o.topics = ingester.Topics();
   Status st =
       process::RunStreamWorker(o, **src, [&](const auto& batch) { return ingester.Handle(batch); });

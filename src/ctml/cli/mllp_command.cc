@@ -2,11 +2,10 @@
 #include <CLI/CLI.hpp>
 
 #include "ctml/cli/commands.h"
+#include "ctml/cli/ingest_stores.h"
 #include "ctml/core/log.h"
-#include "ctml/ingest/ingest_core.h"
 #include "ctml/ingest/mllp_server.h"
 #include "ctml/privacy/deidentifier.h"
-#include "ctml/store/factory.h"
 
 namespace ctml::cli {
 namespace {
@@ -35,18 +34,12 @@ int RunMllp(const GlobalOptions& g, const MllpArgs& a) {
     Fail(cmd, deid.status());
     return kExitConfig;
   }
-  auto log = store::OpenEventLog(cfg->GetString("log.uri"));
-  if (!log.ok()) {
-    Fail(cmd, log.status());
+  auto stores = OpenIngestStores(*cfg);
+  if (!stores.ok()) {
+    Fail(cmd, stores.status());
     return kExitUnavailable;
   }
-  auto meta = store::OpenMetaStore(cfg->GetString("meta.uri"));
-  if (!meta.ok()) {
-    Fail(cmd, meta.status());
-    return kExitUnavailable;
-  }
-  ingest::IngestCore core(**log, meta->get());
-  ingest::MllpServer server(*opts, core, *deid);
+  ingest::MllpServer server(*opts, *stores->core, *deid);
   Status st = server.Run();
   if (!st.ok()) {
     Fail(cmd, st);
