@@ -120,9 +120,14 @@ svc_ready() {
 svc_uri() { printf 'kafka://127.0.0.1:%s' "$PORT"; }
 
 svc_status_extra() {
-  echo "  topics (partitions):"
-  kcat -b "127.0.0.1:$PORT" -L -m 2 2>/dev/null |
-    sed -n 's/^  topic "\([^"]*\)" with \([0-9]*\) partitions:/    \1 (\2)/p' | grep -v '^    __' || true
+  # At most CTML_KAFKA_STATUS_TOPICS topics (default 20; test runs leave their own namespaces
+  # behind on a long-lived broker), then how many more there are.
+  local max="${CTML_KAFKA_STATUS_TOPICS:-20}" topics
+  topics=$(kcat -b "127.0.0.1:$PORT" -L -m 2 2>/dev/null |
+    sed -n 's/^  topic "\([^"]*\)" with \([0-9]*\) partitions:/\1 (\2)/p' | grep -v '^__' | sort || true)
+  echo "  topics (partitions): $(printf '%s' "$topics" | grep -c . || true)"
+  printf '%s\n' "$topics" | awk -v max="$max" 'NF && ++n <= max {print "    " $0}
+    END {if (n > max) printf "    ... %d more (CTML_KAFKA_STATUS_TOPICS=N shows N)\n", n - max}'
   if [ "${CTML_KAFKA_STATUS_GROUPS:-0}" = 1 ]; then
     echo "  consumer groups (lag):"
     (kafka_java org.apache.kafka.tools.consumer.group.ConsumerGroupCommand \

@@ -215,12 +215,24 @@ Result<int> Manager::ServiceScript(const std::string& name, const std::string& c
                                " (known: kafka, redis, postgres, s3, activemq)",
                            "services.managed");
   }
+  if (command != "status" && command != "uri") service_status_.clear();
   // The scripts keep data and secrets where the config's URIs expect them (${paths.services}).
+  std::vector<std::string> env;
   if (const std::string dir = cfg_.GetString("paths.services"); !dir.empty()) {
-    ::setenv("CTML_SERVICES_DIR", dir.c_str(), 1);
+    env.push_back("CTML_SERVICES_DIR=" + dir);
   }
   if (output == nullptr) out() << std::flush;
-  return RunJob({"bash", script, command}, output);
+  return RunJob({"bash", script, command}, output, env);
+}
+
+const Manager::ScriptStatus& Manager::ServiceStatus(const std::string& name) const {
+  auto it = service_status_.find(name);
+  if (it != service_status_.end()) return it->second;
+  ScriptStatus status;
+  auto rc = ServiceScript(name, "status", &status.text);
+  status.up = rc.ok() && *rc == 0;
+  if (!rc.ok()) status.text = rc.status().message();
+  return service_status_.emplace(name, std::move(status)).first->second;
 }
 
 Status Manager::StartManagedServices() {
@@ -564,7 +576,9 @@ void Manager::EnsureExtraModels() {
     if (!st.ok()) {
       out() << "Model: " << file->GetString("model") << " not served: " << st.message()
             << (study.empty() ? "" : " (it trains on study " + study + ")") << std::endl;
+      continue;
     }
+    extra_served_.push_back({model, study});
   }
 }
 
@@ -617,13 +631,23 @@ void Manager::PrintReadyBlock() {
   out() << "\nPredict for a demo patient:\n"
         << "  curl -s -X POST " << BaseUrl(ep) << "/v1/predict \\\n"
         << "    -H 'Content-Type: application/json' \\\n"
-        << "    -d '{\"records\":[{\"patient_id\":\"" << DemoId(0) << "\"}]}'\n"
-        << "A CDISC pilot subject with the ae-discontinuation-30d model (USUBJID from dm.xpt):\n"
-        << "  curl -s -X POST " << BaseUrl(ep) << "/v1/predict \\\n"
-        << "    -H 'Content-Type: application/json' \\\n"
-        << "    -d '{\"model\":\"ae-discontinuation-30d\",\"explain\":true,"
-        << "\"records\":[{\"patient_id\":\"01-701-1015\"}]}'\n"
-        << "\nStatus: ./pipeline-manager.sh -s -h   Stop: ./pipeline-manager.sh --stop"
+        << "    -d '{\"records\":[{\"patient_id\":\"" << DemoId(0) << "\"}]}'\n";
+  for (const auto& served : extra_served_) {
+    // A subject to try: for the CDISC pilot one of its USUBJIDs (public data, dm.xpt); for
+    // other studies the user knows their own ids.
+    const bool pilot = served.study == "CDISCPILOT01";
+    const std::string who = pilot                  ? "A CDISC pilot subject"
+                            : served.study.empty() ? "A subject"
+                                                   : "A subject of study " + served.study;
+    out() << who << " with the " << served.model << " model"
+          << (pilot ? " (USUBJID from dm.xpt)" : "") << ":\n"
+          << "  curl -s -X POST " << BaseUrl(ep) << "/v1/predict \\\n"
+          << "    -H 'Content-Type: application/json' \\\n"
+          << "    -d '{\"model\":\"" << served.model << "\",\"explain\":true,"
+          << "\"records\":[{\"patient_id\":\"" << (pilot ? "01-701-1015" : "<subject id>")
+          << "\"}]}'\n";
+  }
+  out() << "\nStatus: ./pipeline-manager.sh -s -h   Stop: ./pipeline-manager.sh --stop"
         << std::endl;
 }
 
@@ -732,15 +756,13 @@ bool Manager::Summary(int level) {
   out() << "\n== Summary (levels 0-" << level << ") ==\n";
   out() << "Level 0  " << LevelTitle(0) << std::endl;
   for (const auto& name : ManagedServices()) {
-    std::string status;
-    auto rc = ServiceScript(name, "status", &status);
-    if (!rc.ok()) status = rc.status().message();
-    std::istringstream lines(status);
+    const ScriptStatus& status = ServiceStatus(name);
+    std::istringstream lines(status.text);
     for (std::string line; std::getline(lines, line);) {
       out() << "  " << (line.rfind(name + ":", 0) == 0 ? "" : "    ") << RedactUri(line)
             << std::endl;
     }
-    if (!rc.ok() || *rc != 0) ok = false;
+    if (!status.up) ok = false;
   }
   for (const auto& row : RowsInLevels(0, 0, RowKind::kStore)) {
     const std::string uri = cfg_.GetString(row.config_key);
@@ -861,11 +883,10 @@ bool Manager::Health(int level) {
     out() << "  " << (up ? "UP    " : "DOWN  ") << Pad(name, 14) << what << std::endl;
   };
   for (const auto& name : ManagedServices()) {
-    std::string status;
-    auto rc = ServiceScript(name, "status", &status);
-    std::string first = rc.ok() ? status.substr(0, status.find('\n')) : rc.status().message();
+    const ScriptStatus& status = ServiceStatus(name);
+    std::string first = status.text.substr(0, status.text.find('\n'));
     if (first.rfind(name + ": ", 0) == 0) first = first.substr(name.size() + 2);
-    report(rc.ok() && *rc == 0, name, RedactUri(first));
+    report(status.up, name, RedactUri(first));
   }
   for (const auto& row : RowsInLevels(0, 0, RowKind::kStore)) {
     Status st = ProbeStore(row, cfg_);

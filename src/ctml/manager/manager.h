@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <iosfwd>
+#include <map>
 #include <string>
 
 #include "ctml/core/config.h"
@@ -74,6 +75,14 @@ class Manager {
   // else to the terminal. Returns the script's exit code.
   Result<int> ServiceScript(const std::string& name, const std::string& command,
                             std::string* output = nullptr) const;
+  // `<name>.sh status`: up when it exits 0; text is its output (or why it could not run). Run
+  // once per service and kept for the views that follow (-s and -h share it); a start or stop
+  // of the services forgets it.
+  struct ScriptStatus {
+    bool up = false;
+    std::string text;
+  };
+  const ScriptStatus& ServiceStatus(const std::string& name) const;
   Status StartManagedServices();
   Status StopManagedServices();
   Status LoadDemoData();
@@ -102,6 +111,13 @@ class Manager {
   ManagerEnv env_;
   std::string var_dir_;
   bool trained_now_ = false;
+  // The train.extra models with a production version after this start, for the ready block.
+  struct ServedModel {
+    std::string model;
+    std::string study;
+  };
+  std::vector<ServedModel> extra_served_;
+  mutable std::map<std::string, ScriptStatus> service_status_;
 };
 
 }  // namespace ctml::manager

@@ -401,6 +401,21 @@ TEST(SupervisorTest, RunJobReturnsTheExitCode) {
   EXPECT_EQ(missing.status().code(), StatusCode::kIOError);
 }
 
+TEST(SupervisorTest, RunJobCapturesOutputAndSetsTheJobsEnvironmentOnly) {
+  ::setenv("CTML_TEST_RUNJOB_A", "ours", 1);
+  ::unsetenv("CTML_TEST_RUNJOB_B");
+  std::string output;
+  auto rc = RunJob({"sh", "-c", "echo \"$CTML_TEST_RUNJOB_A/$CTML_TEST_RUNJOB_B/${HOME:+home}\""},
+                   &output, {"CTML_TEST_RUNJOB_A=replaced", "CTML_TEST_RUNJOB_B=added"});
+  ASSERT_TRUE(rc.ok()) << rc.status().message();
+  EXPECT_EQ(*rc, 0);
+  // Replaced and added for the job; the rest (HOME) inherited.
+  EXPECT_EQ(output, std::string("replaced/added/") + (::getenv("HOME") ? "home" : "") + "\n");
+  EXPECT_STREQ(::getenv("CTML_TEST_RUNJOB_A"), "ours");
+  EXPECT_EQ(::getenv("CTML_TEST_RUNJOB_B"), nullptr);
+  ::unsetenv("CTML_TEST_RUNJOB_A");
+}
+
 TEST(SupervisorTest, TailFile) {
   TempDir dir;
   const std::string path = dir.path() + "/log";

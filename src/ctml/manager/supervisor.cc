@@ -160,9 +160,23 @@ Result<pid_t> SpawnDetached(const SpawnOptions& options) {
   return daemon;
 }
 
-Result<int> RunJob(const std::vector<std::string>& argv, std::string* output) {
+Result<int> RunJob(const std::vector<std::string>& argv, std::string* output,
+                   const std::vector<std::string>& set_env) {
   if (argv.empty()) return Status::Invalid("empty argv", "argv");
   std::vector<char*> args = ArgvPointers(argv);
+  // The child's environment is built here, before fork: only async-signal-safe calls after it.
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string_view entry(*e);
+    const std::string_view name = entry.substr(0, entry.find('='));
+    const bool replaced = std::any_of(set_env.begin(), set_env.end(), [&](const std::string& s) {
+      return s.size() > name.size() && s.compare(0, name.size(), name) == 0 &&
+             s[name.size()] == '=';
+    });
+    if (!replaced) env_strings.emplace_back(entry);
+  }
+  env_strings.insert(env_strings.end(), set_env.begin(), set_env.end());
+  std::vector<char*> envp = ArgvPointers(env_strings);
   int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   int pipefd[2];
   int outfd[2] = {-1, -1};
@@ -192,7 +206,7 @@ Result<int> RunJob(const std::vector<std::string>& argv, std::string* output) {
       ::dup2(outfd[1], STDOUT_FILENO);
       ::dup2(outfd[1], STDERR_FILENO);
     }
-    ::execvp(args[0], args.data());
+    ::execvpe(args[0], args.data(), envp.data());
     WriteMsg(pipefd[1], 2, errno);
     ::_exit(127);
   }

@@ -37,8 +37,10 @@ Result<pid_t> SpawnDetached(const SpawnOptions& options);
 
 // Runs argv in the foreground (stdin /dev/null, stdout/stderr inherited, or both captured into
 // `output` when given), waits for it and returns its exit code (128 + signal number when killed
-// by a signal).
-Result<int> RunJob(const std::vector<std::string>& argv, std::string* output = nullptr);
+// by a signal). `set_env` ("NAME=value" each) is added to, or replaces in, the environment the
+// job inherits; ours is left unchanged.
+Result<int> RunJob(const std::vector<std::string>& argv, std::string* output = nullptr,
+                   const std::vector<std::string>& set_env = {});
 
 // True when `pid` exists and is not a zombie (reaps it first when it is our own child).
 bool IsProcessAlive(pid_t pid);
