@@ -60,6 +60,30 @@ TEST_P(MetaStoreContract, RunsCreateGetUpdateList) {
   EXPECT_EQ(meta->UpdateRun(SampleRun("nope", exp, 1)).code(), StatusCode::kNotFound);
 }
 
+TEST_P(MetaStoreContract, RunsKeepInfinitiesAndRejectTextThatIsNotUtf8) {
+  CTML_TEST_ASSIGN(auto meta, Open());
+  const std::string exp = Unique("exp");
+  RunRecord r = SampleRun("run-inf", exp, 1);
+  r.metrics["up"] = std::numeric_limits<double>::infinity();
+  r.metrics["down"] = -std::numeric_limits<double>::infinity();
+  CTML_TEST_OK(meta->CreateRun(r));
+  CTML_TEST_ASSIGN(auto got, meta->GetRun("run-inf"));
+  EXPECT_EQ(got.metrics.at("up"), std::numeric_limits<double>::infinity());
+  EXPECT_EQ(got.metrics.at("down"), -std::numeric_limits<double>::infinity());
+
+  // "caf\xe9" is Latin-1: an Invalid naming the field, never a crash, and nothing stored.
+  RunRecord bad = SampleRun("run-latin1", exp, 2);
+  bad.params["note"] = "caf\xe9";
+  Status st = meta->CreateRun(bad);
+  EXPECT_EQ(st.code(), StatusCode::kInvalid) << st.ToString();
+  EXPECT_EQ(st.field(), "params");
+  EXPECT_EQ(meta->GetRun("run-latin1").status().code(), StatusCode::kNotFound);
+  got.tags["who"] = "\xff";
+  st = meta->UpdateRun(got);
+  EXPECT_EQ(st.code(), StatusCode::kInvalid) << st.ToString();
+  EXPECT_EQ(st.field(), "tags");
+}
+
 TEST_P(MetaStoreContract, VersionsAreNumberedPerName) {
   CTML_TEST_ASSIGN(auto meta, Open());
   std::string a = Unique("model_a");
