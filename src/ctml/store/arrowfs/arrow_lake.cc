@@ -99,10 +99,13 @@ class ArrowLake final : public Lake {
   // `root` is the filesystem path of the lake root ("/abs/dir" or "bucket/prefix"). Local
   // directories get write-then-rename; object stores (`object_store`) have no rename (S3's copy +
   // delete is neither atomic nor cheap) but a PUT is atomic for readers, and need no directories.
+  // `ping_fs` (default: `fs`) answers Ping: for S3 one without the SDK's retries, so that a down
+  // server is reported in about a second instead of after ~6 s of backoff.
   ArrowLake(std::string uri, std::shared_ptr<arrow::fs::FileSystem> fs, std::string root,
-            bool object_store)
+            bool object_store, std::shared_ptr<arrow::fs::FileSystem> ping_fs = nullptr)
       : uri_(std::move(uri)),
         fs_(std::move(fs)),
+        ping_fs_(ping_fs != nullptr ? std::move(ping_fs) : fs_),
         root_(std::move(root)),
         atomic_rename_(!object_store),
         object_store_(object_store) {}
@@ -231,7 +234,7 @@ class ArrowLake final : public Lake {
   // exist yet (an empty lake). Any failure to reach it is Unavailable.
   Status Ping() override {
     std::string probe = object_store_ ? root_.substr(0, root_.find('/')) : root_;
-    auto info = fs_->GetFileInfo(probe);
+    auto info = ping_fs_->GetFileInfo(probe);
     if (!info.ok()) {
       return Status::Unavailable("lake: ping " + uri_ + ": " + info.status().ToString());
     }
@@ -339,6 +342,7 @@ class ArrowLake final : public Lake {
 
   std::string uri_;
   std::shared_ptr<arrow::fs::FileSystem> fs_;
+  std::shared_ptr<arrow::fs::FileSystem> ping_fs_;
   std::string root_;  // filesystem path of the lake root, no trailing '/'
   bool atomic_rename_;
   bool object_store_;
@@ -477,8 +481,13 @@ Result<std::unique_ptr<Lake>> OpenS3Lake(const std::string& uri) {
   // becomes visible only when complete): either way readers never see a partial object.
   options.allow_delayed_open = true;
   CTML_ARROW_ASSIGN_OR_RETURN(auto fs, arrow::fs::S3FileSystem::Make(options), "lake: open " + uri);
+  arrow::fs::S3Options ping_options = options;
+  ping_options.retry_strategy = arrow::fs::S3RetryStrategy::GetAwsStandardRetryStrategy(1);
+  CTML_ARROW_ASSIGN_OR_RETURN(auto ping_fs, arrow::fs::S3FileSystem::Make(ping_options),
+                              "lake: open " + uri);
   std::string root = prefix.empty() ? bucket : bucket + "/" + prefix;
-  return std::unique_ptr<Lake>(new ArrowLake(uri, std::move(fs), root, /*object_store=*/true));
+  return std::unique_ptr<Lake>(
+      new ArrowLake(uri, std::move(fs), root, /*object_store=*/true, std::move(ping_fs)));
 }
 
 }  // namespace
