@@ -139,11 +139,16 @@ svc_run() {
 # building anything). The log line is written after the connector is bound and the KahaDB store
 # is recovered, so together with the TCP connect it means "accepting AMQP sessions".
 # The log is appended across starts: only lines after the offset svc_prepare noted count.
+# Ready = this start's log says the AMQP connector started, and the listener answers the AMQP 1.0
+# SASL protocol header with its own: the first step of every client connection, not just an
+# open port.
 svc_ready() {
-  local offset
+  local offset reply
   offset=$(cat "$SVC_DIR/log.offset" 2>/dev/null || echo 0)
-  svc_port_open "$PORT" &&
-    tail -n "+$((offset + 1))" "$SVC_LOG" 2>/dev/null | grep -q "Connector amqp started"
+  tail -n "+$((offset + 1))" "$SVC_LOG" 2>/dev/null | grep -q "Connector amqp started" || return 1
+  reply=$(timeout 3 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf "AMQP\003\001\000\000" >&3 &&
+    head -c 8 <&3 | od -An -tx1' probe "$PORT" 2>/dev/null | tr -d ' \n')
+  [ "$reply" = "414d515003010000" ]
 }
 
 svc_uri() { printf 'amqp://127.0.0.1:%s' "$PORT"; }
