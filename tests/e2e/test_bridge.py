@@ -18,8 +18,8 @@ import tempfile
 import time
 import unittest
 
-CTML = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build/bin/ctml"
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+from support import CONFIG, CTML, ROOT, ctml, platform_env
+
 SERVICE = os.path.join(ROOT, "scripts", "services", "activemq.sh")
 PORT = 15773  # not the default 15673: a developer's broker may be running
 
@@ -75,17 +75,13 @@ class BridgeEndToEnd(unittest.TestCase):
         cls.tmp = tempfile.mkdtemp(prefix="ctml-e2e-bridge-")
         cls.var = os.path.join(cls.tmp, "var")
         cls.services = os.path.join(cls.tmp, "services")
-        env = dict(os.environ)
-        env.update({"CTML_PATHS_VAR": cls.var, "CTML_SERVICES_DIR": cls.services,
-                    "CTML_AMQP_PORT": str(PORT), "CTML_BRIDGE_URL": "amqp://127.0.0.1:%d" % PORT,
-                    "CTML_BRIDGE_PASSWORD_FILE": os.path.join(cls.services, "activemq", "password"),
-                    "CTML_BRIDGE_CREDIT": "20"})
-        env.pop("CTML_PRIVACY_KEY_FILE", None)
-        env.pop("CTML_AMQP_PASSWORD", None)
-        env.pop("CTML_AMQP_USER", None)
-        cls.env = env
+        cls.env = platform_env(
+            cls.var, {"AMQP": PORT}, services_dir=cls.services,
+            bridge_url="amqp://127.0.0.1:%d" % PORT,
+            bridge_password_file=os.path.join(cls.services, "activemq", "password"),
+            bridge_credit=20)
         t0 = time.time()
-        r = subprocess.run(["bash", SERVICE, "start"], env=env, capture_output=True, text=True,
+        r = subprocess.run(["bash", SERVICE, "start"], env=cls.env, capture_output=True, text=True,
                            timeout=300)
         assert r.returncode == 0, r.stdout + r.stderr
         print("activemq started in %.1fs" % (time.time() - t0), file=sys.stderr)
@@ -106,8 +102,7 @@ class BridgeEndToEnd(unittest.TestCase):
 
     @classmethod
     def ctml(cls, *args, timeout=300):
-        return subprocess.run([CTML, "--config", os.path.join(ROOT, "ctml.yaml")] + list(args),
-                              env=cls.env, capture_output=True, text=True, timeout=timeout)
+        return ctml(cls.env, *args, timeout=timeout)
 
     @classmethod
     def send(cls, queue, bodies, id_prefix):
@@ -121,7 +116,7 @@ class BridgeEndToEnd(unittest.TestCase):
 
     @classmethod
     def start_bridge(cls):
-        cls.bridge = subprocess.Popen([CTML, "--config", os.path.join(ROOT, "ctml.yaml"), "bridge"],
+        cls.bridge = subprocess.Popen([CTML, "--config", CONFIG, "bridge"],
                                       env=cls.env, stdout=cls.bridge_log, stderr=cls.bridge_log)
 
     def amqp_events(self):

@@ -15,6 +15,7 @@ group prefix, a Redis key prefix, a PostgreSQL schema, an S3 key prefix), so a u
 the same services is never touched. The services stay up afterwards (scripts/test.sh stops them).
 Usage: test_distributed.py path/to/ctml
 """
+import glob
 import json
 import os
 import re
@@ -25,34 +26,19 @@ import tempfile
 import threading
 import time
 import unittest
-import urllib.error
-import urllib.request
 import uuid
 
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
-CTML = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build/bin/ctml"
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+from support import ROOT, ctml, http, platform_env, vitals
+
 CONFIG = os.path.join(ROOT, "ctml.distributed.yaml")
 SERVICES_DIR = os.environ.get("CTML_SERVICES_DIR", os.path.join(ROOT, "var", "services"))
 PORTS = {"GATEWAY": 28082, "BRONZE_SINK": 28083, "PROCESS": 28084, "FEATURES": 28085,
          "SERVE": 28000, "MLLP": 22576, "MLLP_HTTP": 28086, "REGISTRY": 25000}
 NS = "e2e" + uuid.uuid4().hex[:8]
 OWN_PATIENTS = ["PTDIST000%d" % i for i in range(1, 4)]
-
-
-def http(method, port, path, body=None, timeout=30):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-    except (urllib.error.URLError, OSError) as e:
-        return 0, str(e)
 
 
 def service(name, command, timeout=180):
@@ -72,12 +58,40 @@ def s3_credentials():
     return pairs["AWS_ACCESS_KEY_ID"], pairs["AWS_SECRET_ACCESS_KEY"]
 
 
-def vitals(pid, message_id, when):
-    return {"message_id": message_id, "timestamp": when, "study_phase": "Phase II",
-            "site_id": "SITE9",
-            "vital_signs": {"patient_id": pid, "measurement_time": when, "systolic_bp": 121,
-                            "diastolic_bp": 79, "heart_rate": 82, "temperature_celsius": 36.8,
-                            "respiratory_rate": 15, "oxygen_saturation": 97.5}}
+def s3_fs():
+    access, secret_key = s3_credentials()
+    return pafs.S3FileSystem(access_key=access, secret_key=secret_key,
+                             endpoint_override="127.0.0.1:19000", scheme="http")
+
+
+def drop_namespace():
+    """Removes this run's topics, keys, schema and objects from the shared services: a
+    developer's long-lived services would otherwise keep one namespace per run. Best effort."""
+    steps = []
+    libs = glob.glob(os.path.join(ROOT, ".deps", "kafka", "*", "libs"))
+    if libs:
+        steps.append(subprocess.run(
+            ["java", "-cp", os.path.join(libs[0], "*"), "org.apache.kafka.tools.TopicCommand",
+             "--bootstrap-server", "127.0.0.1:19092", "--delete", "--topic", NS + r"\..*"],
+            capture_output=True, text=True, timeout=120))
+    keys = subprocess.run(["redis-cli", "-p", "16379", "--scan", "--pattern", NS + ":*"],
+                          capture_output=True, text=True, timeout=60).stdout.split()
+    for i in range(0, len(keys), 500):
+        steps.append(subprocess.run(["redis-cli", "-p", "16379", "DEL"] + keys[i:i + 500],
+                                    capture_output=True, text=True, timeout=60))
+    steps.append(subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-p", "15432", "-U", "ctml", "-d", "ctml", "-c",
+         "DROP SCHEMA IF EXISTS %s CASCADE" % NS],
+        env=dict(os.environ, PGPASSWORD=secret("postgres", "password")), capture_output=True,
+        text=True, timeout=60))
+    for r in steps:
+        if r.returncode != 0:
+            print("cleanup: %s: %s" % (" ".join(r.args[:4]), r.stderr.strip()[-300:]),
+                  file=sys.stderr)
+    try:
+        s3_fs().delete_dir("ctml/" + NS)
+    except OSError as e:
+        print("cleanup: s3: %s" % e, file=sys.stderr)
 
 
 class Sender(threading.Thread):
@@ -97,7 +111,7 @@ class Sender(threading.Thread):
             when = "2024-02-%02dT%02d:%02d:00Z" % (1 + (i // 1440) % 28, (i // 60) % 24, i % 60)
             while True:
                 status, _ = http("POST", PORTS["GATEWAY"], "/api/clinical/data",
-                                 vitals(pid, mid, when), timeout=60)
+                                 vitals(pid, mid, when, hr=82), timeout=60)
                 if 200 <= status < 300:
                     self.acked.append(mid)
                     break
@@ -112,15 +126,8 @@ class DistributedEndToEnd(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="ctml-dist-")
         cls.var = os.path.join(cls.tmp, "var")
-        env = dict(os.environ)
-        env["CTML_PATHS_VAR"] = cls.var
-        for name, port in PORTS.items():
-            env["CTML_%s_PORT" % name] = str(port)
-        env["CTML_DEMO_PATIENTS"] = "40"
-        env["CTML_DEMO_HOURS"] = "96"
-        env["CTML_PILOT_SDTM_DIR"] = ""  # the pilot model is Level 4's embedded e2e; keep it short
-        env["CTML_TRAIN_EXTRA"] = ""
-        env.pop("CTML_PRIVACY_KEY_FILE", None)
+        # The pilot model is Level 4's embedded e2e: left out here to keep the run short.
+        env = platform_env(cls.var, PORTS, demo=True, pilot_sdtm_dir="", train_extra="")
         # This run's namespace on the shared services.
         env["CTML_LOG_URI"] = "kafka://127.0.0.1:19092?partitions=4&prefix=%s." % NS
         env["CTML_ONLINE_URI"] = "redis://127.0.0.1:16379?prefix=%s:" % NS
@@ -137,25 +144,22 @@ class DistributedEndToEnd(unittest.TestCase):
     def tearDownClass(cls):
         # Levels 1-4 only: the services are shared with the rest of the suite.
         env = dict(cls.env, CTML_SERVICES_MANAGED="")
-        subprocess.run([CTML, "--config", CONFIG, "manager", "--stop", "--level", "4"], env=env,
-                       capture_output=True, text=True, timeout=180)
+        ctml(env, "manager", "--stop", "--level", "4", config=CONFIG, timeout=180)
+        if os.environ.get("CTML_KEEP_TMP"):
+            print("kept", cls.tmp, "and namespace", NS, file=sys.stderr)
+            return
+        drop_namespace()
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     @classmethod
     def manager(cls, *args, timeout=300):
-        return subprocess.run([CTML, "--config", CONFIG, "manager"] + list(args), env=cls.env,
-                              capture_output=True, text=True, timeout=timeout)
-
-    def s3(self):
-        access, secret_key = s3_credentials()
-        return pafs.S3FileSystem(access_key=access, secret_key=secret_key,
-                                 endpoint_override="127.0.0.1:19000", scheme="http")
+        return ctml(cls.env, "manager", *args, config=CONFIG, timeout=timeout)
 
     def silver_rows(self, prefix):
         """(event_id, source_event_id) of the Silver vitals rows whose source event (the
         gateway's message_id) starts with `prefix`: one row per measurement (SYSBP, PULSE ...),
         event_id = "<message_id>:<test code>"."""
-        fs = self.s3()
+        fs = s3_fs()
         base = "ctml/%s/lake/silver/vitals" % NS
         if fs.get_file_info(base).type == pafs.FileType.NotFound:
             return []
@@ -185,6 +189,8 @@ class DistributedEndToEnd(unittest.TestCase):
         for name in ("kafka", "redis", "postgres", "s3"):
             self.assertRegex(out, r"scripts/services/%s\.sh start" % name)
         self.assertRegex(out, r"PT[A-Z0-9]{8}")
+        # train.extra is empty here: the ready block offers no model that is not served.
+        self.assertNotIn("ae-discontinuation-30d", self.start.stdout)
         # Nothing embedded was created: every store is on a service.
         for embedded in ("eventlog.db", "online.db", "meta.db", "lake"):
             self.assertFalse(os.path.exists(os.path.join(self.var, embedded)), embedded)
@@ -227,10 +233,9 @@ class DistributedEndToEnd(unittest.TestCase):
                            env=env, capture_output=True, text=True, timeout=60)
         self.assertEqual(q.returncode, 0, q.stderr)
         self.assertGreaterEqual(int(q.stdout.strip()), 1)
-        r = subprocess.run([CTML, "--config", CONFIG, "audit", "verify"], env=self.env,
-                           capture_output=True, text=True, timeout=120)
+        r = ctml(self.env, "audit", "verify", config=CONFIG, timeout=120)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        fs = self.s3()
+        fs = s3_fs()
         files = fs.get_file_info(pafs.FileSelector("ctml/%s/lake/silver" % NS, recursive=True))
         self.assertTrue(any(f.path.endswith(".parquet") for f in files))
 

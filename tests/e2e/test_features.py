@@ -25,35 +25,29 @@ rebuilds build/bin/ctml when sources are newer: a test must never do that).
 Usage: test_features.py path/to/ctml
 Set CTML_E2E_SEED to replay the kill timing of a failed run (the seed is printed).
 """
-import atexit
 import bisect
 import datetime
-import errno
 import json
 import math
 import os
 import random
 import re
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 import unittest
-import urllib.error
-import urllib.request
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-CTML = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build/bin/ctml"
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-DATA = os.path.abspath(os.path.join(ROOT, "..", "shared", "data"))
-PILOT = os.path.join(DATA, "sdtm", "cdiscpilot01")
+from support import (CTML, PILOT, ROOT, TMP_BASE, Service, ctml, http, kill_all_services, out_of,
+                     platform_env, retry_busy)
+
 BRONZE_SINK_PORT, PROCESS_PORT, FEATURES_PORT = 18683, 18684, 18685
 FEATURES_GROUP = "features"
 RAW_TOPICS = ["patient-vitals", "lab-results", "adverse-events", "medications", "demographics",
@@ -71,124 +65,20 @@ US = 1_000_000
 DAY = 86400 * US
 HORIZON = 30 * DAY
 CUT = "2013-06-01"  # test 4: Silver partitions after this date are deleted
-TMP_BASE = os.environ.get("CTML_E2E_TMP") or (
-    "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None)
 SEED = int(os.environ.get("CTML_E2E_SEED", str(int(time.time()))))
 
-_services = []  # every service process started, killed at exit whatever happens
 
-
-def _kill_all_services():
-    for s in _services:
-        s.kill()
-
-
-atexit.register(_kill_all_services)
-
-
-def _retry_busy(fn):
-    """The lead may be relinking the binary: retry while it is missing, busy or half-written
-    (not yet executable) for up to 3 minutes."""
-    for attempt in range(180):
-        try:
-            return fn()
-        except OSError as e:
-            if (e.errno not in (errno.ENOENT, errno.ETXTBSY, errno.EACCES, errno.ENOEXEC)
-                    or attempt == 179):
-                raise
-            time.sleep(1)
-
-
-def make_env(var, **extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CTML_")}
-    env.update({"CTML_PATHS_VAR": var, "CTML_BRONZE_SINK_PORT": str(BRONZE_SINK_PORT),
-                "CTML_PROCESS_PORT": str(PROCESS_PORT), "CTML_FEATURES_PORT": str(FEATURES_PORT),
-                "CTML_FEATURES_GROUP": FEATURES_GROUP,
-                # Big micro-batches keep the run (and the lake's file count) small.
-                "CTML_PROCESS_BATCH_RECORDS": "10000", "CTML_BRONZE_SINK_BATCH_RECORDS": "10000"})
-    env.update({k: str(v) for k, v in extra.items()})
-    return env
-
-
-def ctml(env, *args, timeout=300):
-    return _retry_busy(lambda: subprocess.run(
-        [CTML, "--config", os.path.join(ROOT, "ctml.yaml")] + list(args), env=env, cwd=ROOT,
-        capture_output=True, text=True, timeout=timeout))
-
-
-def out_of(r):
-    return "exit %s\nstdout: %s\nstderr: %s" % (r.returncode, r.stdout[-2500:], r.stderr[-2500:])
-
-
-def http_get(port, path):
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-
-
-class Service:
-    """One `ctml <name>` process; its stderr goes to <logdir>/<name>.<n>.log."""
-
-    def __init__(self, name, env, port, logdir):
-        self.name, self.env, self.port, self.logdir = name, env, port, logdir
-        self.proc, self.starts = None, 0
-        _services.append(self)
-
-    def start(self):
-        assert self.proc is None or self.proc.poll() is not None, self.name + " already running"
-        self.starts += 1
-        self.log = os.path.join(self.logdir, "%s.%d.log" % (self.name, self.starts))
-        with open(self.log, "wb") as err:
-            self.proc = _retry_busy(lambda: subprocess.Popen(
-                [CTML, "--config", os.path.join(ROOT, "ctml.yaml"), self.name], env=self.env,
-                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err))
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError("%s exited with %s: %s" % (self.name, self.proc.returncode,
-                                                                self.tail()))
-            try:
-                if http_get(self.port, "/health")[0] == 200:
-                    return
-            except (urllib.error.URLError, ConnectionError, OSError):
-                pass
-            time.sleep(0.1)
-        raise AssertionError("%s not healthy on port %d: %s" % (self.name, self.port, self.tail()))
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def kill(self):
-        """SIGKILL (a crash); no-op when not running."""
-        if self.alive():
-            self.proc.send_signal(signal.SIGKILL)
-        if self.proc is not None:
-            self.proc.wait()
-
-    def stop(self):
-        """SIGTERM and wait: returns the exit code (SIGKILL after 60 s)."""
-        if not self.alive():
-            return self.proc.returncode if self.proc else None
-        self.proc.terminate()
-        try:
-            return self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            return "timeout"
-
-    def tail(self):
-        try:
-            with open(self.log, errors="replace") as f:
-                return f.read()[-2000:]
-        except OSError:
-            return ""
+def make_env(var, **settings):
+    return platform_env(var, {"BRONZE_SINK": BRONZE_SINK_PORT, "PROCESS": PROCESS_PORT,
+                              "FEATURES": FEATURES_PORT},
+                        features_group=FEATURES_GROUP,
+                        # Big micro-batches keep the run (and the lake's file count) small.
+                        process_batch_records=10000, bronze_sink_batch_records=10000,
+                        **settings)
 
 
 def features_stats():
-    code, body = http_get(FEATURES_PORT, "/stats")
+    code, body = http("GET", FEATURES_PORT, "/stats", timeout=5)
     assert code == 200, body
     return json.loads(body)
 
@@ -197,11 +87,9 @@ def wait_features_ready(service, timeout=120):
     deadline = time.time() + timeout
     while True:
         assert service.alive(), service.tail()
-        try:
-            if features_stats().get("ready"):
-                return
-        except (urllib.error.URLError, ConnectionError, OSError):
-            pass
+        code, body = http("GET", FEATURES_PORT, "/stats", timeout=5)
+        if code == 200 and json.loads(body).get("ready"):
+            return
         assert time.time() < deadline, "features not ready: " + service.tail()
         time.sleep(0.1)
 
@@ -436,13 +324,11 @@ class FeaturesEndToEnd(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        _kill_all_services()
+        kill_all_services()
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def tearDown(self):
-        for s in _services:
-            if s.alive():
-                s.kill()
+        kill_all_services()
 
     # ------------------------------------------------------------------ helpers
 
@@ -594,7 +480,7 @@ class FeaturesEndToEnd(unittest.TestCase):
     def manager(self, *args):
         """./pipeline-manager.sh ARGS, through the sandbox (build/bin/ctml = the binary under
         test, and no sources next to it: the script never rebuilds)."""
-        return _retry_busy(lambda: subprocess.run(
+        return retry_busy(lambda: subprocess.run(
             [self.manager_script] + list(args), env=self.env, cwd=ROOT, capture_output=True,
             text=True, timeout=300))
 

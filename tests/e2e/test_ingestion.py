@@ -20,24 +20,18 @@ import unittest
 import urllib.error
 import urllib.request
 
-CTML = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build/bin/ctml"
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-DATA = os.path.abspath(os.path.join(ROOT, "..", "shared", "data"))
+from support import CONFIG, CTML, DATA, PILOT, ctml, platform_env
+from support import http as http_to
+
 GATEWAY, MLLP, MLLP_HTTP = 18282, 12575, 18286
 
 
 def http(method, path, body=None, key=None, content_type="application/json"):
-    data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
+    """A call to the gateway, with the API key `key` when given."""
     headers = {"Content-Type": content_type}
     if key:
         headers["X-API-Key"] = key
-    req = urllib.request.Request("http://127.0.0.1:%d%s" % (GATEWAY, path), data=data,
-                                 method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
+    return http_to(method, GATEWAY, path, body, timeout=60, headers=headers)
 
 
 def mllp_send(messages):
@@ -72,12 +66,8 @@ class IngestionEndToEnd(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="ctml-e2e-ingest-")
         cls.var = os.path.join(cls.tmp, "var")
-        env = dict(os.environ)
-        env.update({"CTML_PATHS_VAR": cls.var, "CTML_GATEWAY_PORT": str(GATEWAY),
-                    "CTML_MLLP_PORT": str(MLLP), "CTML_MLLP_HTTP_PORT": str(MLLP_HTTP),
-                    "CTML_AUTH_REQUIRED": "true"})
-        env.pop("CTML_PRIVACY_KEY_FILE", None)
-        cls.env = env
+        cls.env = platform_env(cls.var, {"GATEWAY": GATEWAY, "MLLP": MLLP,
+                                         "MLLP_HTTP": MLLP_HTTP}, auth_required="true")
         r = cls.ctml("auth", "add-key", "--id", "site-e2e", "--roles", "ingest")
         assert r.returncode == 0, r.stderr
         cls.key = r.stdout.strip()
@@ -92,8 +82,7 @@ class IngestionEndToEnd(unittest.TestCase):
 
     @classmethod
     def ctml(cls, *args, timeout=300):
-        return subprocess.run([CTML, "--config", os.path.join(ROOT, "ctml.yaml")] + list(args),
-                              env=cls.env, capture_output=True, text=True, timeout=timeout)
+        return ctml(cls.env, *args, timeout=timeout)
 
     def test_0_level1_starts_with_gateway_and_mllp(self):
         self.assertEqual(self.start.returncode, 0, self.start.stdout + self.start.stderr)
@@ -190,12 +179,11 @@ class IngestionEndToEnd(unittest.TestCase):
                 self.assertIsNotNone(segment(ack, "ERR"), ack)
             else:
                 self.assertEqual(msa[1], "AA", "%s: %s" % (name, ack))
-        status, body = urllib.request.urlopen(
-            "http://127.0.0.1:%d/stats" % MLLP_HTTP, timeout=10).status, None
-        self.assertEqual(status, 200)
+        status, body = http_to("GET", MLLP_HTTP, "/stats", timeout=10)
+        self.assertEqual(status, 200, body)
 
     def test_5_sdtm_import_of_the_cdisc_pilot(self):
-        r = self.ctml("import", "sdtm", os.path.join(DATA, "sdtm", "cdiscpilot01"), timeout=600)
+        r = self.ctml("import", "sdtm", PILOT, timeout=600)
         self.assertEqual(r.returncode, 0, r.stdout[-2000:] + r.stderr[-2000:])
         expected = {"DM": 306, "VS": 29643, "LB": 59580, "AE": 961, "DS": 596, "EX": 591,
                     "CM": 7510}
@@ -232,7 +220,7 @@ class IngestionEndToEnd(unittest.TestCase):
         secrets.update(["Someone", "Gloria", "19501104", "1434768", "(123) 123-1234",
                         "1234 Some Street", "V001047", "19870711"])
         # SDTM subject ids.
-        with open(os.path.join(DATA, "sdtm", "cdiscpilot01", "dm.xpt"), "rb") as f:
+        with open(os.path.join(PILOT, "dm.xpt"), "rb") as f:
             usubjids = set(re.findall(rb"01-7\d\d-\d{4}", f.read()))
         self.assertGreater(len(usubjids), 250)
         secrets.update(u.decode() for u in usubjids)
@@ -242,7 +230,6 @@ class IngestionEndToEnd(unittest.TestCase):
         # timestamp (1366202...) or a hex hash is not a ZIP code.
         patterns = [re.compile(r"(?<![0-9A-Za-z])%s(?![0-9A-Za-z])" % re.escape(s)) if s.isdigit()
                     else re.compile(re.escape(s)) for s in secrets]
-        import pyarrow.parquet as pq  # noqa: F401  (the lake may hold Parquet later)
         scanned = 0
         for dirpath, _, files in os.walk(self.var):
             for fname in files:
@@ -286,7 +273,7 @@ class IngestionEndToEnd(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         env = dict(self.env, CTML_GATEWAY_PORT="18283", CTML_GATEWAY_TLS_CERT_FILE=cert,
                    CTML_GATEWAY_TLS_KEY_FILE=key)
-        proc = subprocess.Popen([CTML, "--config", os.path.join(ROOT, "ctml.yaml"), "gateway"],
+        proc = subprocess.Popen([CTML, "--config", CONFIG, "gateway"],
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             ctx = ssl.create_default_context(cafile=cert)

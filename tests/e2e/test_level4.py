@@ -15,10 +15,8 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
@@ -26,10 +24,9 @@ import time
 import unittest
 import urllib.error
 import urllib.request
-import uuid
 
-CTML = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build/bin/ctml"
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+from support import Service, ctml, http, platform_env, vitals
+
 PORTS = {"GATEWAY": 18082, "BRONZE_SINK": 18083, "PROCESS": 18084, "FEATURES": 18085,
          "SERVE": 18000, "MLLP": 12576, "MLLP_HTTP": 18086, "REGISTRY": 15000}
 # Ids the test posts itself, plus the rejected ones: none may ever land under var/.
@@ -41,39 +38,12 @@ PILOT_MODEL = "ae-discontinuation-30d"
 DEMO_MODEL = "vitals_risk"
 
 
-def http(method, port, path, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-
-
-def vitals(pid, hr=80, when="2024-01-01T00:00:00Z", message_id=None):
-    return {"message_id": message_id or "e2e-" + uuid.uuid4().hex, "timestamp": when,
-            "study_phase": "Phase II",
-            "site_id": "SITE9",
-            "vital_signs": {"patient_id": pid, "measurement_time": when, "systolic_bp": 121,
-                            "diastolic_bp": 79, "heart_rate": hr, "temperature_celsius": 36.8,
-                            "respiratory_rate": 15, "oxygen_saturation": 97.5}}
-
-
 class Level4EndToEnd(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="ctml-e2e-")
         cls.var = os.path.join(cls.tmp, "var")
-        env = dict(os.environ)
-        env["CTML_PATHS_VAR"] = cls.var
-        for name, port in PORTS.items():
-            env["CTML_%s_PORT" % name] = str(port)
-        env["CTML_DEMO_PATIENTS"] = "40"
-        env["CTML_DEMO_HOURS"] = "96"
-        env.pop("CTML_PRIVACY_KEY_FILE", None)
-        cls.env = env
+        cls.env = platform_env(cls.var, PORTS, demo=True)
         cls.start = cls.manager("--start", "--level", "4", timeout=900)
 
     @classmethod
@@ -83,13 +53,14 @@ class Level4EndToEnd(unittest.TestCase):
 
     @classmethod
     def manager(cls, *args, timeout=300):
-        return subprocess.run([CTML, "--config", os.path.join(ROOT, "ctml.yaml"), "manager"] +
-                              list(args), env=cls.env, capture_output=True, text=True,
-                              timeout=timeout)
+        return ctml(cls.env, "manager", *args, timeout=timeout)
 
     def test_1_start_exits_zero_and_prints_a_patient_to_query(self):
         self.assertEqual(self.start.returncode, 0, self.start.stdout + self.start.stderr)
         self.assertRegex(self.start.stdout + self.start.stderr, r"PT[A-Z0-9]{8}")
+        # The pilot model (train.extra) is served, so the ready block shows how to query it.
+        self.assertIn('"model":"%s"' % PILOT_MODEL, self.start.stdout)
+        self.assertIn('"patient_id":"%s"' % PILOT_ID, self.start.stdout)
 
     def demo_patient(self):
         ids = re.findall(r"PT[A-Z0-9]{8}", self.start.stdout + self.start.stderr)
@@ -174,10 +145,7 @@ class Level4EndToEnd(unittest.TestCase):
 
     @classmethod
     def ctml(cls, *args, extra_env=None, timeout=300):
-        env = dict(cls.env)
-        env.update(extra_env or {})
-        return subprocess.run([CTML, "--config", os.path.join(ROOT, "ctml.yaml")] + list(args),
-                              env=env, capture_output=True, text=True, timeout=timeout)
+        return ctml(dict(cls.env, **(extra_env or {})), *args, timeout=timeout)
 
     def manifest(self, model, version):
         path = os.path.join(self.var, "lake", "models", model, str(version), "manifest.json")
@@ -496,37 +464,16 @@ class KillMidStream(unittest.TestCase):
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="ctml-kill-")
-        self.env = dict(os.environ)
-        self.env["CTML_PATHS_VAR"] = os.path.join(self.tmp, "var")
-        for name, port in self.PORTS.items():
-            self.env["CTML_%s_PORT" % name] = str(port)
-        self.env["CTML_PROCESS_BATCH_RECORDS"] = "50"
-        self.env["CTML_BRONZE_SINK_BATCH_RECORDS"] = "50"
-        self.env["CTML_PROCESS_POLL_MS"] = "50"
-        self.env["CTML_BRONZE_SINK_POLL_MS"] = "50"
-        self.procs = {}
+        env = platform_env(os.path.join(self.tmp, "var"), self.PORTS, process_batch_records=50,
+                           bronze_sink_batch_records=50, process_poll_ms=50,
+                           bronze_sink_poll_ms=50)
+        self.procs = {name: Service(name, env, self.PORTS[name.upper().replace("-", "_")],
+                                    self.tmp) for name in ("gateway", "bronze-sink", "process")}
 
     def tearDown(self):
         for p in self.procs.values():
-            if p.poll() is None:
-                p.terminate()
-                p.wait(timeout=20)
+            p.stop()
         shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def spawn(self, name):
-        with open(os.path.join(self.tmp, name + ".log"), "ab") as log:  # the child keeps a copy
-            self.procs[name] = subprocess.Popen(
-                [CTML, "--config", os.path.join(ROOT, "ctml.yaml"), name], env=self.env,
-                stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-        port = self.PORTS[name.upper().replace("-", "_")]
-        for _ in range(200):
-            try:
-                if http("GET", port, "/health")[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        self.fail("%s did not become healthy" % name)
 
     def rows(self, layer):
         import pyarrow.dataset as ds
@@ -536,8 +483,8 @@ class KillMidStream(unittest.TestCase):
 
     def test_restart_after_sigkill_loses_and_duplicates_nothing(self):
         import threading
-        for name in ("gateway", "bronze-sink", "process"):
-            self.spawn(name)
+        for p in self.procs.values():
+            p.start()
         accepted = []
         N = 2000
 
@@ -559,9 +506,8 @@ class KillMidStream(unittest.TestCase):
             time.sleep(0.4)
             kills_mid_stream += poster.is_alive()
             for name in ("bronze-sink", "process"):
-                self.procs[name].send_signal(signal.SIGKILL)
-                self.procs[name].wait()
-                self.spawn(name)
+                self.procs[name].kill()
+                self.procs[name].start()
         poster.join()
         self.assertGreater(kills_mid_stream, 0, "the records arrived faster than the kills")
         self.assertEqual(len(accepted), N)

@@ -31,8 +31,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-CTML = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build/bin/ctml"
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+from support import ROOT, Service, ctml, platform_env
+
 MLFLOW = os.path.join(ROOT, ".deps", "mlflow-venv", "bin", "mlflow")
 MODEL = "vitals_risk"
 PORTS = {"GATEWAY": 18482, "BRONZE_SINK": 18483, "PROCESS": 18484}
@@ -52,15 +52,7 @@ class MlflowEndToEnd(unittest.TestCase):
             raise RuntimeError("no %s: run scripts/bootstrap.sh" % MLFLOW)
         cls.tmp = tempfile.mkdtemp(prefix="ctml-mlflow-")
         cls.var = os.path.join(cls.tmp, "var")
-        env = dict(os.environ)
-        env["CTML_PATHS_VAR"] = cls.var
-        for name, port in PORTS.items():
-            env["CTML_%s_PORT" % name] = str(port)
-        env["CTML_DEMO_PATIENTS"] = "40"
-        env["CTML_DEMO_HOURS"] = "96"
-        env.pop("CTML_PRIVACY_KEY_FILE", None)
-        env.pop("CTML_TRACKING_MLFLOW_URI", None)
-        cls.env = env
+        cls.env = platform_env(cls.var, PORTS, demo=True)
         cls.server = None
         cls.port = free_port()
         cls.uri = "http://127.0.0.1:%d" % cls.port
@@ -83,27 +75,11 @@ class MlflowEndToEnd(unittest.TestCase):
     @classmethod
     def load_demo_lake(cls):
         import pyarrow.dataset as ds
-        procs = []
+        procs = [Service(name, cls.env, PORTS[name.upper().replace("-", "_")], cls.tmp)
+                 for name in ("gateway", "bronze-sink", "process")]
         try:
-            for name in ("gateway", "bronze-sink", "process"):
-                log = open(os.path.join(cls.tmp, name + ".log"), "ab")
-                procs.append(subprocess.Popen(
-                    [CTML, "--config", os.path.join(ROOT, "ctml.yaml"), name], env=cls.env,
-                    stdout=log, stderr=log, stdin=subprocess.DEVNULL))
-                log.close()
-                port = PORTS[name.upper().replace("-", "_")]
-                deadline = time.time() + 60
-                while True:
-                    try:
-                        with urllib.request.urlopen("http://127.0.0.1:%d/health" % port,
-                                                    timeout=2) as r:
-                            if r.status == 200:
-                                break
-                    except OSError:
-                        pass
-                    if time.time() > deadline or procs[-1].poll() is not None:
-                        raise RuntimeError("%s did not become healthy" % name)
-                    time.sleep(0.1)
+            for p in procs:
+                p.start()
             gen = cls.ctml("generate", timeout=300)
             if gen.returncode != 0:
                 raise RuntimeError("ctml generate failed:\n" + gen.stdout + gen.stderr)
@@ -122,14 +98,7 @@ class MlflowEndToEnd(unittest.TestCase):
             raise RuntimeError("Silver has %d of %d vitals rows after 180 s" % (rows, want))
         finally:
             for p in procs:
-                if p.poll() is None:
-                    p.terminate()
-            for p in procs:
-                try:
-                    p.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+                p.stop()
 
     @classmethod
     def start_server(cls):
@@ -182,11 +151,8 @@ class MlflowEndToEnd(unittest.TestCase):
 
     @classmethod
     def ctml(cls, *args, mlflow=False, timeout=300):
-        env = dict(cls.env)
-        if mlflow:
-            env["CTML_TRACKING_MLFLOW_URI"] = cls.uri
-        return subprocess.run([CTML, "--config", os.path.join(ROOT, "ctml.yaml")] + list(args),
-                              env=env, capture_output=True, text=True, timeout=timeout)
+        env = dict(cls.env, CTML_TRACKING_MLFLOW_URI=cls.uri) if mlflow else cls.env
+        return ctml(env, *args, timeout=timeout)
 
     def api(self, method, endpoint, params=None, body=None):
         url = self.uri + "/api/2.0/mlflow/" + endpoint

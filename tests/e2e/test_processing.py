@@ -14,31 +14,23 @@ Own temporary var/ dirs (on /dev/shm when present) and ports (18483, 18484).
 Usage: test_processing.py path/to/ctml
 Set CTML_E2E_SEED to replay the kill timings of a failed run (the seed is printed).
 """
-import atexit
-import errno
 import json
 import os
 import random
 import re
 import shutil
-import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
 import unittest
-import urllib.error
-import urllib.request
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-CTML = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build/bin/ctml"
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-DATA = os.path.abspath(os.path.join(ROOT, "..", "shared", "data"))
-PILOT = os.path.join(DATA, "sdtm", "cdiscpilot01")
+from support import PILOT, TMP_BASE, Service, ctml, http, kill_all_services, platform_env
+
 BRONZE_SINK_PORT, PROCESS_PORT = 18483, 18484
 RAW_TOPICS = ["patient-vitals", "lab-results", "adverse-events", "medications", "demographics",
               "exposure", "disposition"]
@@ -49,113 +41,12 @@ BRONZE_EVENTS = {"demographics": 306, "vital_signs": 29643, "lab_result": 59580,
                  "adverse_event": 961, "medication": 7510, "exposure": 591, "disposition": 596}
 TOTAL_EVENTS = sum(INPUT_ROWS.values())  # 99187
 USUBJID = r"01-7\d\d-\d{4}"  # CDISC pilot subject ids, e.g. 01-701-1015
-# tmpfs when there is one: the lake holds ~40k small files, and deleting them from a disk
-# mounted with `discard` takes minutes. CTML_E2E_TMP overrides.
-TMP_BASE = os.environ.get("CTML_E2E_TMP") or (
-    "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None)
 SEED = int(os.environ.get("CTML_E2E_SEED", str(int(time.time()))))
 
-_services = []  # every service process started, killed at exit whatever happens
 
-
-def _kill_all_services():
-    for s in _services:
-        s.kill()
-
-
-atexit.register(_kill_all_services)
-
-
-def _retry_busy(fn):
-    """The lead may be relinking the binary: retry while it is missing or busy."""
-    for attempt in range(60):
-        try:
-            return fn()
-        except OSError as e:
-            if e.errno not in (errno.ENOENT, errno.ETXTBSY) or attempt == 59:
-                raise
-            time.sleep(1)
-
-
-def make_env(var, **extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CTML_")}
-    env.update({"CTML_PATHS_VAR": var, "CTML_BRONZE_SINK_PORT": str(BRONZE_SINK_PORT),
-                "CTML_PROCESS_PORT": str(PROCESS_PORT)})
-    env.update({k: str(v) for k, v in extra.items()})
-    return env
-
-
-def ctml(env, *args, timeout=300):
-    return _retry_busy(lambda: subprocess.run(
-        [CTML, "--config", os.path.join(ROOT, "ctml.yaml")] + list(args), env=env, cwd=ROOT,
-        capture_output=True, text=True, timeout=timeout))
-
-
-def http_get(port, path):
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-
-
-class Service:
-    """One `ctml <name>` process; its stderr goes to <logdir>/<name>.<n>.log."""
-
-    def __init__(self, name, env, port, logdir):
-        self.name, self.env, self.port, self.logdir = name, env, port, logdir
-        self.proc, self.starts = None, 0
-        _services.append(self)
-
-    def start(self):
-        assert self.proc is None or self.proc.poll() is not None, self.name + " already running"
-        self.starts += 1
-        self.log = os.path.join(self.logdir, "%s.%d.log" % (self.name, self.starts))
-        with open(self.log, "wb") as err:
-            self.proc = _retry_busy(lambda: subprocess.Popen(
-                [CTML, "--config", os.path.join(ROOT, "ctml.yaml"), self.name], env=self.env,
-                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err))
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError("%s exited with %s: %s" % (self.name, self.proc.returncode,
-                                                                self.tail()))
-            try:
-                if http_get(self.port, "/health")[0] == 200:
-                    return
-            except (urllib.error.URLError, ConnectionError, OSError):
-                pass
-            time.sleep(0.1)
-        raise AssertionError("%s not healthy on port %d: %s" % (self.name, self.port, self.tail()))
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def kill(self):
-        """SIGKILL (a crash); no-op when not running."""
-        if self.alive():
-            self.proc.send_signal(signal.SIGKILL)
-        if self.proc is not None:
-            self.proc.wait()
-
-    def stop(self):
-        """SIGTERM and wait: returns the exit code (SIGKILL after 60 s)."""
-        if not self.alive():
-            return self.proc.returncode if self.proc else None
-        self.proc.terminate()
-        try:
-            return self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            return "timeout"
-
-    def tail(self):
-        try:
-            with open(self.log, errors="replace") as f:
-                return f.read()[-2000:]
-        except OSError:
-            return ""
+def make_env(var, **settings):
+    return platform_env(var, {"BRONZE_SINK": BRONZE_SINK_PORT, "PROCESS": PROCESS_PORT},
+                        **settings)
 
 
 def offsets(var):
@@ -246,8 +137,8 @@ class ProcessingEndToEnd(unittest.TestCase):
         cls.tmp = tempfile.mkdtemp(prefix="ctml-e2e-process-", dir=TMP_BASE)
         cls.var = os.path.join(cls.tmp, "var")
         # Big micro-batches keep this run (and the file count) small; test 4 uses small ones.
-        cls.env = make_env(cls.var, CTML_PROCESS_BATCH_RECORDS=10000,
-                           CTML_BRONZE_SINK_BATCH_RECORDS=10000)
+        cls.env = make_env(cls.var, process_batch_records=10000,
+                           bronze_sink_batch_records=10000)
         try:
             import_pilot(cls.env)
             cls.sink = Service("bronze-sink", cls.env, BRONZE_SINK_PORT, cls.tmp)
@@ -255,7 +146,7 @@ class ProcessingEndToEnd(unittest.TestCase):
             cls.sink.start()
             cls.proc.start()
             wait_drained(cls.var, [cls.sink, cls.proc])
-            cls.metrics = http_get(PROCESS_PORT, "/metrics")[1]
+            cls.metrics = http("GET", PROCESS_PORT, "/metrics")[1]
             cls.stop_codes = (cls.sink.stop(), cls.proc.stop())
             # What the stream wrote, before any test rewrites files.
             cls.stream_silver = read_area(cls.var, "silver")
@@ -270,14 +161,12 @@ class ProcessingEndToEnd(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        _kill_all_services()
+        kill_all_services()
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def tearDown(self):
         # A failed test must not leave services behind for the next one.
-        for s in _services:
-            if s.alive():
-                s.kill()
+        kill_all_services()
 
     def test_1_stream_balances_without_duplicates_or_subject_ids(self):
         self.assertEqual(self.stop_codes, (0, 0), "SIGTERM must stop both services cleanly")
@@ -440,7 +329,7 @@ class ProcessingEndToEnd(unittest.TestCase):
         os.makedirs(os.path.join(var, "secrets"), mode=0o700)
         shutil.copy2(os.path.join(self.var, "secrets", "privacy.key"),
                      os.path.join(var, "secrets", "privacy.key"))
-        env = make_env(var, CTML_PROCESS_BATCH_RECORDS=500)
+        env = make_env(var, process_batch_records=500)
         import_pilot(env)
         sink = Service("bronze-sink", env, BRONZE_SINK_PORT, self.tmp)
         proc = Service("process", env, PROCESS_PORT, self.tmp)
