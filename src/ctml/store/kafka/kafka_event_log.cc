@@ -303,16 +303,12 @@ class KafkaConsumer : public Consumer, public RdKafka::RebalanceCb {
 
   Status Start(const KafkaOptions& o, const std::string& group,
                const std::vector<std::string>& topics) {
-    // session.timeout.ms: a crashed consumer's partitions move after 10 s, not librdkafka's
-    // 45 s (heartbeats run on a background thread, so a long batch does not count against it;
-    // max.poll.interval.ms bounds those).
     CTML_ASSIGN_OR_RETURN(auto conf, MakeConf(o, {{"group.id", prefix_ + group},
                                                   {"enable.auto.commit", "false"},
                                                   {"enable.auto.offset.store", "false"},
                                                   {"auto.offset.reset", "earliest"},
                                                   {"enable.partition.eof", "false"},
                                                   {"fetch.wait.max.ms", "100"},
-                                                  {"session.timeout.ms", "10000"},
                                                   {"partition.assignment.strategy", "range"}}));
     std::string err;
     if (conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(this), err) !=
